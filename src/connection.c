@@ -1,0 +1,1011 @@
+/*-------------------------------------------------------------------------
+ *
+ * connection.c
+ *	  libpq connections to shards, the remote transactions that follow the
+ *	  local one, and pipelined statement batches.
+ *
+ * Each backend keeps at most one connection per shard and local user, made
+ * with the credentials of the user's mapping for the shard's postgres_fdw
+ * server (or the PUBLIC mapping), and reuses it for every statement.
+ *
+ * Work is sent in batches: one pipeline (libpq pipeline mode) holding the
+ * commands a statement needs first (BEGIN at the local isolation level,
+ * SAVEPOINTs for local subtransactions, SETs of the session settings that
+ * change how expressions evaluate) and then the statements themselves,
+ * closed by one Sync.  A batch therefore costs one round trip however many
+ * statements it holds.  Statements with a reusable plan are prepared on the
+ * connection once, under a name, and then only bound and executed.
+ *
+ * A remote transaction is opened when the local statement runs inside a
+ * transaction block, a function, or a multi-statement string, or when a
+ * statement needs several batches on one shard: it then lasts until the
+ * local transaction ends, so every later statement sees its writes, and is
+ * committed (all shards at once) just before the local commit, or rolled
+ * back with it.  A top-level statement that is its transaction's first and
+ * sends one batch to a shard needs nothing around it: the shard commits
+ * that batch at its Sync.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/defrem.h"
+#include "executor/executor.h"
+#include "foreign/foreign.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+#include "connection.h"
+#include "metadata.h"
+#include "shardroute.h"
+
+/* A statement prepared on one connection */
+typedef struct PreparedEntry
+{
+	uint64		key;			/* hash of SQL text and parameter types */
+	char	   *sql;			/* to tell hash collisions apart */
+	char		name[24];
+	bool		confirmed;		/* the shard accepted the Parse */
+} PreparedEntry;
+
+/* Session settings a shard must share with the local session */
+static const char *const SyncedSettings[] = {"TimeZone", "DateStyle", "IntervalStyle"};
+#define NUM_SYNCED_SETTINGS lengthof(SyncedSettings)
+
+/* Hash key of a connection: one per shard and local user */
+typedef struct ConnectionKey
+{
+	int			shardId;
+	Oid			userId;
+} ConnectionKey;
+
+struct ShardConnection
+{
+	ConnectionKey key;
+	PGconn	   *conn;
+	Oid			serverId;
+	bool		stale;			/* server or mapping changed: reconnect */
+	int			xactDepth;		/* 0: none; 1: BEGIN sent; n: savepoints */
+	bool		inBatch;		/* a batch is under way */
+	int			pendingPrefix;	/* prefix results still to be discarded */
+	int			pendingStatements;	/* statement results still to be read */
+	List	   *unconfirmed;	/* PreparedEntry * Parsed in this batch */
+	HTAB	   *prepared;		/* key -> PreparedEntry */
+	uint32		nextStatement;
+	char	   *settings[NUM_SYNCED_SETTINGS];	/* last value sent, or NULL */
+	MemoryContext context;		/* prepared entries and settings */
+};
+
+static HTAB *ConnectionHash = NULL;
+static int	NestingLevel = 0;
+static bool XactUsedShards = false;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+static void ShardXactCallback(XactEvent event, void *arg);
+static void ShardSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+								 SubTransactionId parentSubid, void *arg);
+
+/*
+ * ReportShardError raises a shard's error as an error of the local
+ * statement, keeping its SQLSTATE, message, detail and hint, and naming the
+ * shard in the context.  res may be NULL for connection-level failures.
+ */
+static void
+ReportShardError(ShardConnection *c, PGresult *res, const char *what)
+{
+	const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+	const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+	const char *context = res ? PQresultErrorField(res, PG_DIAG_CONTEXT) : NULL;
+	int			code;
+	char	   *message;
+
+	if (sqlstate && strlen(sqlstate) == 5)
+		code = MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
+							 sqlstate[3], sqlstate[4]);
+	else
+		code = ERRCODE_CONNECTION_FAILURE;
+	message = pstrdup(primary ? primary : pchomp(PQerrorMessage(c->conn)));
+	if (res)
+		PQclear(res);
+
+	if (primary == NULL)
+		ereport(ERROR,
+				(errcode(code),
+				 errmsg("lost connection to shard %d while %s",
+						c->key.shardId, what),
+				 errdetail_internal("%s", message),
+				 errhint("Check that the shard is running; the next statement reconnects.")));
+	ereport(ERROR,
+			(errcode(code),
+			 errmsg_internal("%s", message),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 hint ? errhint("%s", hint) : 0,
+			 context ? errcontext("%s", context) : 0,
+			 errcontext("shard %d", c->key.shardId)));
+}
+
+/*
+ * IsLibpqOption returns whether a foreign server or user mapping option is
+ * a libpq connection option that shardroute passes on (postgres_fdw's own
+ * options and the ones shardroute sets itself are not).
+ */
+static bool
+IsLibpqOption(const char *name)
+{
+	static PQconninfoOption *defaults = NULL;
+
+	if (defaults == NULL)
+		defaults = PQconndefaults();
+	if (strcmp(name, "client_encoding") == 0 ||
+		strcmp(name, "fallback_application_name") == 0 ||
+		strcmp(name, "replication") == 0)
+		return false;
+	for (PQconninfoOption *opt = defaults; opt && opt->keyword; opt++)
+		if (strcmp(opt->keyword, name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Connect opens c->conn with the options of the shard's server and of the
+ * current user's mapping.  Errors with SQLSTATE 08001 when the shard
+ * cannot be reached within shardroute.connect_timeout.
+ */
+static void
+Connect(ShardConnection *c, ShardInfo *shard)
+{
+	ForeignServer *server = GetForeignServer(shard->serverId);
+	UserMapping *mapping = GetUserMapping(c->key.userId, shard->serverId);
+	List	   *options = list_concat(list_copy(server->options), mapping->options);
+	const char **keywords = palloc0(sizeof(char *) * (list_length(options) + 4));
+	const char **values = palloc0(sizeof(char *) * (list_length(options) + 4));
+	bool		haveTimeout = false;
+	bool		havePassword = false;
+	int			n = 0;
+	ListCell   *lc;
+	char		timeout[16];
+
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst(lc);
+
+		if (!IsLibpqOption(def->defname))
+			continue;
+		keywords[n] = def->defname;
+		values[n++] = defGetString(def);
+		haveTimeout |= strcmp(def->defname, "connect_timeout") == 0;
+		havePassword |= strcmp(def->defname, "password") == 0;
+	}
+	if (!haveTimeout)
+	{
+		snprintf(timeout, sizeof(timeout), "%d", ShardrouteConnectTimeout);
+		keywords[n] = "connect_timeout";
+		values[n++] = timeout;
+	}
+	keywords[n] = "fallback_application_name";
+	values[n++] = "shardroute";
+	keywords[n] = "client_encoding";
+	values[n++] = GetDatabaseEncodingName();
+
+	if (!superuser_arg(c->key.userId) && !havePassword)
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required to connect to shard %d", shard->shardId),
+				 errdetail("Non-superusers must provide a password in the user mapping."),
+				 errhint("Add a password to the user mapping for server \"%s\".",
+						 shard->serverName)));
+
+	c->conn = PQconnectdbParams(keywords, values, false);
+	if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK)
+	{
+		char	   *msg = c->conn ? pchomp(PQerrorMessage(c->conn)) : "out of memory";
+
+		if (c->conn)
+			PQfinish(c->conn);
+		c->conn = NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to shard %d (server \"%s\")",
+						shard->shardId, shard->serverName),
+				 errdetail_internal("%s", msg),
+				 errhint("Check that the shard is running and reachable, and that the user mapping's credentials are valid.")));
+	}
+	if (!superuser_arg(c->key.userId) && !PQconnectionUsedPassword(c->conn))
+	{
+		PQfinish(c->conn);
+		c->conn = NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required to connect to shard %d", shard->shardId),
+				 errdetail("Non-superusers must use password authentication on shards."),
+				 errhint("Configure the shard to ask for a password.")));
+	}
+	if (PQsetnonblocking(c->conn, 1) != 0)
+		ReportShardError(c, NULL, "connecting");
+	c->serverId = shard->serverId;
+	c->stale = false;
+}
+
+/*
+ * Disconnect closes the connection and forgets everything that lived on
+ * it: the remote transaction, prepared statements and settings.
+ */
+static void
+Disconnect(ShardConnection *c)
+{
+	if (c->conn)
+		PQfinish(c->conn);
+	c->conn = NULL;
+	c->xactDepth = 0;
+	c->inBatch = false;
+	c->pendingPrefix = c->pendingStatements = 0;
+	c->unconfirmed = NIL;
+	c->prepared = NULL;
+	memset(c->settings, 0, sizeof(c->settings));
+	MemoryContextReset(c->context);
+}
+
+/*
+ * InvalidateConnectionsCallback marks every connection stale when a
+ * foreign server or user mapping changes; each is closed at its next use
+ * outside a remote transaction.
+ */
+static void
+InvalidateConnectionsCallback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	HASH_SEQ_STATUS status;
+	ShardConnection *c;
+
+	if (ConnectionHash == NULL)
+		return;
+	hash_seq_init(&status, ConnectionHash);
+	while ((c = hash_seq_search(&status)) != NULL)
+		c->stale = true;
+}
+
+/*
+ * GetShardConnection returns the current user's connection to a shard,
+ * connecting first if there is none or it broke outside a transaction.
+ * Errors if the shard cannot be reached, or if the connection broke inside
+ * the current remote transaction.
+ */
+ShardConnection *
+GetShardConnection(int shardId)
+{
+	ConnectionKey key;
+	ShardConnection *c;
+	bool		found;
+
+	if (ConnectionHash == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(ConnectionKey);
+		ctl.entrysize = sizeof(ShardConnection);
+		ConnectionHash = hash_create("shardroute connections", 16, &ctl,
+									 HASH_ELEM | HASH_BLOBS);
+	}
+	memset(&key, 0, sizeof(key));
+	key.shardId = shardId;
+	key.userId = GetUserId();
+	c = hash_search(ConnectionHash, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		memset(((char *) c) + sizeof(ConnectionKey), 0,
+			   sizeof(ShardConnection) - sizeof(ConnectionKey));
+		c->context = AllocSetContextCreate(TopMemoryContext,
+										   "shardroute connection",
+										   ALLOCSET_SMALL_SIZES);
+	}
+
+	if (c->conn && c->xactDepth == 0 &&
+		(c->stale || PQstatus(c->conn) != CONNECTION_OK))
+		Disconnect(c);
+	if (c->conn == NULL)
+		Connect(c, GetShard(shardId));
+	else if (PQstatus(c->conn) != CONNECTION_OK)
+		ReportShardError(c, NULL, "running the current transaction");
+	return c;
+}
+
+/*
+ * ShardConnectionShardId returns the shard a connection goes to.
+ */
+int
+ShardConnectionShardId(ShardConnection *c)
+{
+	return c->key.shardId;
+}
+
+/*
+ * WaitForSocket sleeps until the connection's socket is ready for the
+ * given events (WL_SOCKET_*) or the latch is set, and services interrupts,
+ * so that statement_timeout and cancels work while a shard is busy.
+ */
+static void
+WaitForSocket(ShardConnection *c, int events)
+{
+	int			rc = WaitLatchOrSocket(MyLatch,
+									   WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | events,
+									   PQsocket(c->conn), -1L, PG_WAIT_EXTENSION);
+
+	if (rc & WL_LATCH_SET)
+		ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Flush sends everything libpq has buffered, reading the shard's replies
+ * meanwhile so that neither side can block the other.
+ */
+static void
+Flush(ShardConnection *c)
+{
+	for (;;)
+	{
+		int			rc = PQflush(c->conn);
+
+		if (rc == 0)
+			return;
+		if (rc < 0)
+			ReportShardError(c, NULL, "sending a statement");
+		WaitForSocket(c, WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE);
+		if (PQconsumeInput(c->conn) == 0)
+			ReportShardError(c, NULL, "sending a statement");
+	}
+}
+
+/*
+ * GetResult returns the connection's next result, waiting for it without
+ * blocking interrupts.  Returns NULL at the end of one command's results.
+ */
+static PGresult *
+GetResult(ShardConnection *c)
+{
+	while (PQisBusy(c->conn))
+	{
+		WaitForSocket(c, WL_SOCKET_READABLE);
+		if (PQconsumeInput(c->conn) == 0)
+			ReportShardError(c, NULL, "waiting for a result");
+	}
+	return PQgetResult(c->conn);
+}
+
+/*
+ * RemoteTransactionNeeded decides whether a batch must run inside a remote
+ * transaction, as described at the top of this file.
+ */
+static bool
+RemoteTransactionNeeded(ShardConnection *c, bool onlyBatch)
+{
+	if (c->xactDepth > 0)
+		return true;
+	return !onlyBatch || NestingLevel > 1 ||
+		IsInTransactionBlock(NestingLevel <= 1) ||
+		GetCurrentCommandId(false) != FirstCommandId ||
+		GetCurrentTransactionNestLevel() > 1;
+}
+
+/*
+ * QueueCommand adds a parameterless command whose result is discarded to
+ * the current batch.
+ */
+static void
+QueueCommand(ShardConnection *c, const char *sql)
+{
+	if (!PQsendQueryParams(c->conn, sql, 0, NULL, NULL, NULL, NULL, 0))
+		ReportShardError(c, NULL, "sending a statement");
+	c->pendingPrefix++;
+}
+
+/*
+ * ShardBeginBatch starts a batch on a connection: it enters pipeline mode
+ * and queues what the statements need first (remote transaction,
+ * savepoints, session settings).  onlyBatch says the local statement sends
+ * no other batch to this shard.
+ */
+void
+ShardBeginBatch(ShardConnection *c, bool onlyBatch)
+{
+	int			level = GetCurrentTransactionNestLevel();
+
+	Assert(!c->inBatch);
+	if (PQenterPipelineMode(c->conn) != 1)
+		ReportShardError(c, NULL, "starting a batch");
+	c->inBatch = true;
+	c->pendingPrefix = c->pendingStatements = 0;
+	c->unconfirmed = NIL;
+	XactUsedShards = true;
+
+	if (RemoteTransactionNeeded(c, onlyBatch))
+	{
+		if (c->xactDepth == 0)
+		{
+			const char *iso = XactIsoLevel == XACT_SERIALIZABLE ? "SERIALIZABLE" :
+			XactIsoLevel == XACT_REPEATABLE_READ ? "REPEATABLE READ" :
+			"READ COMMITTED";
+			char		sql[96];
+
+			snprintf(sql, sizeof(sql), "BEGIN ISOLATION LEVEL %s%s", iso,
+					 XactReadOnly ? " READ ONLY" : "");
+			QueueCommand(c, sql);
+			c->xactDepth = 1;
+		}
+		while (c->xactDepth < level)
+		{
+			char		sql[32];
+
+			snprintf(sql, sizeof(sql), "SAVEPOINT s%d", c->xactDepth + 1);
+			QueueCommand(c, sql);
+			c->xactDepth++;
+		}
+	}
+
+	for (int i = 0; i < NUM_SYNCED_SETTINGS; i++)
+	{
+		const char *value = GetConfigOption(SyncedSettings[i], false, false);
+
+		if (c->settings[i] == NULL || strcmp(c->settings[i], value) != 0)
+		{
+			char	   *sql = psprintf("SET %s = %s", SyncedSettings[i],
+									   quote_literal_cstr(value));
+
+			QueueCommand(c, sql);
+			if (c->settings[i])
+				pfree(c->settings[i]);
+			c->settings[i] = MemoryContextStrdup(c->context, value);
+		}
+	}
+}
+
+/*
+ * HashStatement returns the key under which a statement is prepared: a
+ * hash of its text and parameter types.
+ */
+static uint64
+HashStatement(const char *sql, int nparams, const Oid *types)
+{
+	uint64		h = UINT64CONST(0xcbf29ce484222325);
+
+	for (const char *p = sql; *p; p++)
+		h = (h ^ (unsigned char) *p) * UINT64CONST(0x100000001b3);
+	for (int i = 0; i < nparams; i++)
+		h = (h ^ types[i]) * UINT64CONST(0x100000001b3);
+	return h;
+}
+
+/*
+ * ShardQueueStatement adds a statement with its parameters to the current
+ * batch.  With prepare, the statement is prepared on the connection once
+ * (in this batch if it is new) and later batches only bind and execute
+ * it; otherwise it goes as an unnamed statement.
+ */
+void
+ShardQueueStatement(ShardConnection *c, const char *sql, int nparams,
+					const Oid *types, const char *const *values,
+					const int *lengths, const int *formats,
+					bool binaryResult, bool prepare)
+{
+	PreparedEntry *entry = NULL;
+	int			ok;
+
+	Assert(c->inBatch);
+	if (prepare)
+	{
+		uint64		key = HashStatement(sql, nparams, types);
+		bool		found;
+
+		if (c->prepared == NULL)
+		{
+			HASHCTL		ctl;
+
+			ctl.keysize = sizeof(uint64);
+			ctl.entrysize = sizeof(PreparedEntry);
+			ctl.hcxt = c->context;
+			c->prepared = hash_create("shardroute prepared statements", 64, &ctl,
+									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		}
+		entry = hash_search(c->prepared, &key, HASH_FIND, &found);
+		if (entry && strcmp(entry->sql, sql) != 0)
+			entry = NULL;		/* a collision: go unnamed */
+		else if (entry == NULL &&
+				 hash_get_num_entries(c->prepared) < ShardrouteMaxPreparedStatements)
+		{
+			entry = hash_search(c->prepared, &key, HASH_ENTER, &found);
+			entry->sql = MemoryContextStrdup(c->context, sql);
+			snprintf(entry->name, sizeof(entry->name), "shardroute_%u",
+					 ++c->nextStatement);
+			entry->confirmed = false;
+			if (!PQsendPrepare(c->conn, entry->name, sql, nparams, types))
+				ReportShardError(c, NULL, "preparing a statement");
+			c->pendingPrefix++;
+			c->unconfirmed = lappend(c->unconfirmed, entry);
+		}
+	}
+
+	if (entry)
+		ok = PQsendQueryPrepared(c->conn, entry->name, nparams, values,
+								 lengths, formats, binaryResult ? 1 : 0);
+	else
+		ok = PQsendQueryParams(c->conn, sql, nparams, types, values,
+							   lengths, formats, binaryResult ? 1 : 0);
+	if (!ok)
+		ReportShardError(c, NULL, "sending a statement");
+	c->pendingStatements++;
+}
+
+/*
+ * ShardEndBatch closes the batch with a Sync and sends it.
+ */
+void
+ShardEndBatch(ShardConnection *c)
+{
+	if (PQpipelineSync(c->conn) != 1)
+		ReportShardError(c, NULL, "sending a statement");
+	Flush(c);
+}
+
+/*
+ * DrainBatch reads and discards what remains of the batch, up to its Sync,
+ * and leaves pipeline mode.  Returns false if the connection failed.
+ */
+static bool
+DrainBatch(ShardConnection *c)
+{
+	for (;;)
+	{
+		PGresult   *res;
+		ExecStatusType status;
+
+		if (PQstatus(c->conn) != CONNECTION_OK)
+			return false;
+		res = GetResult(c);
+		if (res == NULL)
+			continue;
+		status = PQresultStatus(res);
+		PQclear(res);
+		if (status == PGRES_PIPELINE_SYNC)
+			break;
+	}
+	c->inBatch = false;
+	c->pendingPrefix = c->pendingStatements = 0;
+	return PQexitPipelineMode(c->conn) == 1;
+}
+
+/*
+ * FailBatch drains the batch after a shard reported an error, forgets
+ * statements whose Parse was not confirmed, and raises the error.
+ */
+static void
+FailBatch(ShardConnection *c, PGresult *res, const char *what)
+{
+	ListCell   *lc;
+
+	foreach(lc, c->unconfirmed)
+	{
+		PreparedEntry *entry = lfirst(lc);
+
+		if (!entry->confirmed)
+			hash_search(c->prepared, &entry->key, HASH_REMOVE, NULL);
+	}
+	c->unconfirmed = NIL;
+	if (!DrainBatch(c))
+	{
+		if (res)
+			PQclear(res);
+		ReportShardError(c, NULL, what);
+	}
+	ReportShardError(c, res, what);
+}
+
+/*
+ * NextCommandResult returns the last result of the next command in the
+ * pipeline (the one that carries its status), or NULL if the connection
+ * failed.
+ */
+static PGresult *
+NextCommandResult(ShardConnection *c)
+{
+	PGresult   *last = NULL;
+	PGresult   *res;
+
+	while ((res = GetResult(c)) != NULL)
+	{
+		if (last)
+			PQclear(last);
+		last = res;
+		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC)
+			break;
+	}
+	return last;
+}
+
+/*
+ * ShardNextResult returns the result of the batch's next statement; the
+ * caller PQclears it.  Errors (after making the connection usable again)
+ * if that statement or a command before it failed.
+ */
+PGresult *
+ShardNextResult(ShardConnection *c)
+{
+	PGresult   *res;
+
+	Assert(c->inBatch && c->pendingStatements > 0);
+	while (c->pendingPrefix > 0)
+	{
+		res = NextCommandResult(c);
+		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+			FailBatch(c, res, "preparing the statement");
+		PQclear(res);
+		c->pendingPrefix--;
+	}
+	if (c->unconfirmed)
+	{
+		ListCell   *lc;
+
+		foreach(lc, c->unconfirmed)
+			((PreparedEntry *) lfirst(lc))->confirmed = true;
+		c->unconfirmed = NIL;
+	}
+	res = NextCommandResult(c);
+	if (res == NULL ||
+		(PQresultStatus(res) != PGRES_COMMAND_OK &&
+		 PQresultStatus(res) != PGRES_TUPLES_OK))
+		FailBatch(c, res, "running a statement");
+	c->pendingStatements--;
+	return res;
+}
+
+/*
+ * ShardFinishBatch reads the end of the batch and leaves pipeline mode.
+ * Every statement's result must have been read.
+ */
+void
+ShardFinishBatch(ShardConnection *c)
+{
+	Assert(c->pendingStatements == 0);
+	if (!DrainBatch(c))
+		ReportShardError(c, NULL, "finishing a statement");
+}
+
+/*
+ * ShardExecuteCommand runs one command on a shard, in the current
+ * transaction's remote transaction, and returns the first column of its
+ * first row (or its command status when it returns no rows), palloc'd.
+ */
+char *
+ShardExecuteCommand(int shardId, const char *sql)
+{
+	ShardConnection *c = GetShardConnection(shardId);
+	PGresult   *res;
+	char	   *value;
+
+	ShardBeginBatch(c, false);
+	ShardQueueStatement(c, sql, 0, NULL, NULL, NULL, NULL, false, false);
+	ShardEndBatch(c);
+	res = ShardNextResult(c);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		value = (PQntuples(res) > 0 && PQnfields(res) > 0 && !PQgetisnull(res, 0, 0))
+			? pstrdup(PQgetvalue(res, 0, 0)) : NULL;
+	else
+		value = pstrdup(PQcmdStatus(res));
+	PQclear(res);
+	ShardFinishBatch(c);
+	return value;
+}
+
+/*
+ * CancelAndDrain brings a connection that was interrupted in the middle of
+ * a batch back to idle: it cancels the running statement and reads up to
+ * the batch's end.  Closes the connection if that fails.
+ */
+static void
+CancelAndDrain(ShardConnection *c)
+{
+	PGcancel   *cancel = PQgetCancel(c->conn);
+	char		errbuf[256];
+
+	if (cancel)
+	{
+		PQcancel(cancel, errbuf, sizeof(errbuf));
+		PQfreeCancel(cancel);
+	}
+	PG_TRY();
+	{
+		if (!DrainBatch(c))
+			Disconnect(c);
+	}
+	PG_CATCH();
+	{
+		FlushErrorState();
+		Disconnect(c);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * RunCleanupCommand runs a transaction-control command while the local
+ * transaction is aborting; any failure closes the connection instead of
+ * raising an error.
+ */
+static void
+RunCleanupCommand(ShardConnection *c, const char *sql)
+{
+	PG_TRY();
+	{
+		PGresult   *res;
+		bool		ok;
+
+		if (!PQsendQuery(c->conn, sql))
+			elog(ERROR, "could not send");
+		Flush(c);
+		res = NextCommandResult(c);
+		ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+		if (res)
+			PQclear(res);
+		while ((res = GetResult(c)) != NULL)
+			PQclear(res);
+		if (!ok)
+			Disconnect(c);
+	}
+	PG_CATCH();
+	{
+		FlushErrorState();
+		Disconnect(c);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * CommitAll sends COMMIT to every shard with an open remote transaction at
+ * once, then reads every answer.  Errors, making the local transaction
+ * abort, if a shard could not commit.
+ */
+static void
+CommitAll(void)
+{
+	HASH_SEQ_STATUS status;
+	ShardConnection *c;
+
+	hash_seq_init(&status, ConnectionHash);
+	while ((c = hash_seq_search(&status)) != NULL)
+	{
+		if (c->conn == NULL || c->xactDepth == 0)
+			continue;
+		if (!PQsendQuery(c->conn, "COMMIT"))
+			ReportShardError(c, NULL, "committing");
+		Flush(c);
+	}
+	hash_seq_init(&status, ConnectionHash);
+	while ((c = hash_seq_search(&status)) != NULL)
+	{
+		PGresult   *res;
+
+		if (c->conn == NULL || c->xactDepth == 0)
+			continue;
+		c->xactDepth = 0;
+		res = NextCommandResult(c);
+		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+		{
+			hash_seq_term(&status);
+			ReportShardError(c, res, "committing");
+		}
+		PQclear(res);
+		while ((res = GetResult(c)) != NULL)
+			PQclear(res);
+	}
+}
+
+/*
+ * ShardXactCallback ends the remote transactions with the local one:
+ * commit just before the local commit, rollback on abort.
+ */
+static void
+ShardXactCallback(XactEvent event, void *arg)
+{
+	HASH_SEQ_STATUS status;
+	ShardConnection *c;
+
+	if (ConnectionHash == NULL || !XactUsedShards)
+		return;
+
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			CommitAll();
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot PREPARE a transaction that has used shards")));
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			hash_seq_init(&status, ConnectionHash);
+			while ((c = hash_seq_search(&status)) != NULL)
+			{
+				if (c->conn == NULL)
+					continue;
+				if (c->inBatch)
+					CancelAndDrain(c);
+				if (c->conn && c->xactDepth > 0)
+				{
+					c->xactDepth = 0;
+					memset(c->settings, 0, sizeof(c->settings));
+					RunCleanupCommand(c, "ROLLBACK");
+				}
+			}
+			break;
+		default:
+			break;
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		XactUsedShards = false;
+}
+
+/*
+ * ShardSubXactCallback releases or rolls back the remote savepoint of a
+ * local subtransaction that used a shard.
+ */
+static void
+ShardSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	HASH_SEQ_STATUS status;
+	ShardConnection *c;
+	int			level = GetCurrentTransactionNestLevel();
+
+	if (ConnectionHash == NULL || !XactUsedShards ||
+		(event != SUBXACT_EVENT_PRE_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB))
+		return;
+
+	hash_seq_init(&status, ConnectionHash);
+	while ((c = hash_seq_search(&status)) != NULL)
+	{
+		char		sql[64];
+
+		if (c->conn == NULL || c->xactDepth < level)
+			continue;
+		if (event == SUBXACT_EVENT_PRE_COMMIT_SUB)
+		{
+			snprintf(sql, sizeof(sql), "RELEASE SAVEPOINT s%d", level);
+			if (!PQsendQuery(c->conn, sql))
+				ReportShardError(c, NULL, "releasing a savepoint");
+			Flush(c);
+			c->xactDepth = level - 1;
+			{
+				PGresult   *res = NextCommandResult(c);
+
+				if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+				{
+					hash_seq_term(&status);
+					ReportShardError(c, res, "releasing a savepoint");
+				}
+				PQclear(res);
+				while ((res = GetResult(c)) != NULL)
+					PQclear(res);
+			}
+		}
+		else
+		{
+			if (c->inBatch)
+				CancelAndDrain(c);
+			if (c->conn == NULL)
+				continue;
+			snprintf(sql, sizeof(sql),
+					 "ROLLBACK TO SAVEPOINT s%d; RELEASE SAVEPOINT s%d",
+					 level, level);
+			c->xactDepth = level - 1;
+			memset(c->settings, 0, sizeof(c->settings));
+			RunCleanupCommand(c, sql);
+		}
+	}
+}
+
+/*
+ * ShardrouteExecutorRun counts statement nesting, which decides whether a
+ * statement is top-level.
+ */
+static void
+ShardrouteExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
+					  uint64 count, bool execute_once)
+{
+	NestingLevel++;
+	PG_TRY();
+	{
+		if (prev_ExecutorRun)
+			prev_ExecutorRun(queryDesc, direction, count, execute_once);
+		else
+			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	}
+	PG_FINALLY();
+	{
+		NestingLevel--;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * ShardrouteExecutorFinish counts nesting while AFTER triggers run.
+ */
+static void
+ShardrouteExecutorFinish(QueryDesc *queryDesc)
+{
+	NestingLevel++;
+	PG_TRY();
+	{
+		if (prev_ExecutorFinish)
+			prev_ExecutorFinish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_FINALLY();
+	{
+		NestingLevel--;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * ShardrouteProcessUtility counts nesting for utility commands (DO, CALL,
+ * EXPLAIN ANALYZE, ...) that run statements themselves.
+ */
+static void
+ShardrouteProcessUtility(PlannedStmt *pstmt, const char *queryString,
+						 bool readOnlyTree, ProcessUtilityContext context,
+						 ParamListInfo params, QueryEnvironment *queryEnv,
+						 DestReceiver *dest, QueryCompletion *qc)
+{
+	NestingLevel++;
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		NestingLevel--;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * ConnectionInit registers the transaction callbacks, the invalidation
+ * callbacks and the nesting hooks.  Called from _PG_init.
+ */
+void
+ConnectionInit(void)
+{
+	RegisterXactCallback(ShardXactCallback, NULL);
+	RegisterSubXactCallback(ShardSubXactCallback, NULL);
+	CacheRegisterSyscacheCallback(FOREIGNSERVEROID,
+								  InvalidateConnectionsCallback, (Datum) 0);
+	CacheRegisterSyscacheCallback(USERMAPPINGOID,
+								  InvalidateConnectionsCallback, (Datum) 0);
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = ShardrouteExecutorRun;
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = ShardrouteExecutorFinish;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = ShardrouteProcessUtility;
+}
