@@ -414,10 +414,21 @@ SELECT s.shard_id,
   LEFT JOIN pg_catalog.pg_foreign_server fs ON fs.srvname OPERATOR(pg_catalog.=) s.server_name;
 GRANT SELECT ON shardroute.shards TO PUBLIC;
 
--- Dropping a distributed table forgets its metadata on the coordinator.
+-- Dropping a distributed table forgets its metadata and drops its
+-- per-shard foreign tables on the coordinator (the shards keep their tables).
 CREATE FUNCTION shardroute.forget_dropped_tables() RETURNS event_trigger
     LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    ft regclass;
 BEGIN
+    FOR ft IN
+        SELECT p.foreign_table
+          FROM shardroute.placement p
+          JOIN pg_event_trigger_dropped_objects() o
+            ON o.classid = 'pg_class'::regclass AND o.objid = p.relid::oid
+    LOOP
+        EXECUTE format('DROP FOREIGN TABLE IF EXISTS %s', ft);
+    END LOOP;
     DELETE FROM shardroute.distributed_table d
      USING pg_event_trigger_dropped_objects() o
      WHERE o.classid = 'pg_class'::regclass AND o.objid = d.relid::oid;

@@ -368,7 +368,8 @@ shardroute_shard_of(PG_FUNCTION_ARGS)
 
 /*
  * InvalidateDistTables sends a relcache invalidation for every cached
- * distributed table, so that plans that routed them are rebuilt.
+ * distributed table that still exists, so that plans that routed them are
+ * rebuilt.
  */
 static void
 InvalidateDistTables(void)
@@ -380,7 +381,8 @@ InvalidateDistTables(void)
 		return;
 	hash_seq_init(&status, Cache.tables);
 	while ((table = hash_seq_search(&status)) != NULL)
-		CacheInvalidateRelcacheByRelid(table->relid);
+		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(table->relid)))
+			CacheInvalidateRelcacheByRelid(table->relid);
 }
 
 /*

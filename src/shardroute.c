@@ -73,4 +73,5 @@ _PG_init(void)
 	ConnectionInit();
 	PlannerInit();
 	ExecutorInit();
+	UtilityInit();
 }

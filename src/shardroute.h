@@ -22,5 +22,6 @@ extern void MetadataInit(void);
 extern void ConnectionInit(void);
 extern void PlannerInit(void);
 extern void ExecutorInit(void);
+extern void UtilityInit(void);
 
 #endif							/* SHARDROUTE_H */
