@@ -83,6 +83,8 @@ struct ShardConnection
 	HTAB	   *prepared;		/* key -> PreparedEntry */
 	uint32		nextStatement;
 	char	   *settings[NUM_SYNCED_SETTINGS];	/* last value sent, or NULL */
+	WaitEventSet *waitSet;		/* latch, postmaster death and the socket */
+	int			socketEvents;	/* what waitSet waits for on the socket */
 	MemoryContext context;		/* prepared entries and settings */
 };
 
@@ -236,6 +238,11 @@ Connect(ShardConnection *c, ShardInfo *shard)
 	}
 	if (PQsetnonblocking(c->conn, 1) != 0)
 		ReportShardError(c, NULL, "connecting");
+	c->waitSet = CreateWaitEventSet(TopMemoryContext, 3);
+	AddWaitEventToSet(c->waitSet, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(c->waitSet, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	AddWaitEventToSet(c->waitSet, WL_SOCKET_READABLE, PQsocket(c->conn), NULL, NULL);
+	c->socketEvents = WL_SOCKET_READABLE;
 	c->serverId = shard->serverId;
 	c->stale = false;
 }
@@ -247,6 +254,9 @@ Connect(ShardConnection *c, ShardInfo *shard)
 static void
 Disconnect(ShardConnection *c)
 {
+	if (c->waitSet)
+		FreeWaitEventSet(c->waitSet);
+	c->waitSet = NULL;
 	if (c->conn)
 		PQfinish(c->conn);
 	c->conn = NULL;
@@ -334,16 +344,22 @@ ShardConnectionShardId(ShardConnection *c)
 /*
  * WaitForSocket sleeps until the connection's socket is ready for the
  * given events (WL_SOCKET_*) or the latch is set, and services interrupts,
- * so that statement_timeout and cancels work while a shard is busy.
+ * so that statement_timeout and cancels work while a shard is busy.  The
+ * connection keeps one wait event set for its life, to spare the system
+ * calls of building one per wait.
  */
 static void
 WaitForSocket(ShardConnection *c, int events)
 {
-	int			rc = WaitLatchOrSocket(MyLatch,
-									   WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | events,
-									   PQsocket(c->conn), -1L, PG_WAIT_EXTENSION);
+	WaitEvent	event;
 
-	if (rc & WL_LATCH_SET)
+	if (events != c->socketEvents)
+	{
+		ModifyWaitEvent(c->waitSet, 2, events, NULL);
+		c->socketEvents = events;
+	}
+	if (WaitEventSetWait(c->waitSet, -1L, &event, 1, PG_WAIT_EXTENSION) == 1 &&
+		(event.events & WL_LATCH_SET))
 		ResetLatch(MyLatch);
 	CHECK_FOR_INTERRUPTS();
 }
