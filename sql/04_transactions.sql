@@ -112,3 +112,24 @@ DROP USER MAPPING FOR sr_reader SERVER shardroute_shard_1;
 DROP USER MAPPING FOR sr_reader SERVER shardroute_shard_2;
 REVOKE SELECT ON orders FROM sr_reader;
 DROP ROLE sr_reader;
+-- a parameter used both in the row and in ON CONFLICT DO UPDATE
+PREPARE up(bigint, numeric) AS
+  INSERT INTO positions (user_id, symbol, quantity) VALUES ($1, 'UPX', $2)
+  ON CONFLICT (user_id, symbol) DO UPDATE SET quantity = positions.quantity + $2 RETURNING quantity;
+SELECT 'EXECUTE up(5, ' || g || ')' FROM generate_series(1, 7) g \gexec
+-- PL/pgSQL variables are parameters too
+CREATE FUNCTION place(uid bigint, sym text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+BEGIN
+  INSERT INTO orders (user_id, symbol, side, quantity, price) VALUES (uid, sym, 'buy', 1, 1);
+  UPDATE positions SET quantity = quantity + 1 WHERE user_id = uid AND symbol = 'UPX';
+  SELECT count(*) AS c INTO r FROM orders WHERE user_id = uid AND symbol = sym;
+  RETURN r.c;
+END
+$$;
+SELECT 'SELECT place(' || (5 + g % 2) || ', ''FN'')' FROM generate_series(1, 8) g \gexec
+SELECT user_id, quantity FROM positions WHERE symbol = 'UPX' ORDER BY user_id;
+-- connection options of the server reach the shard (shard 1 was added with application_name)
+SELECT min(user_id) AS user_on_shard1 FROM users WHERE shardroute.shard_of(user_id) = 1 \gset
+SELECT current_setting('application_name') AS shard_application_name FROM users WHERE user_id = :user_on_shard1;
