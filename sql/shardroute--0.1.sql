@@ -437,9 +437,113 @@ $$;
 CREATE EVENT TRIGGER shardroute_forget_dropped_tables ON sql_drop
     EXECUTE FUNCTION shardroute.forget_dropped_tables();
 
+-- DBA toolkit ----------------------------------------------------------------
+
+-- Runs one command on every shard at once; returns each shard's first value.
+CREATE FUNCTION shardroute.run_on_shards(command text, OUT shard_id integer, OUT value text)
+    RETURNS SETOF record
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'shardroute_run_on_shards';
+
+-- The schema-qualified name of a distributed table, and its key column and
+-- type; errors if the table is not distributed.
+CREATE FUNCTION shardroute.distributed_name(rel regclass, OUT qualified text,
+                                            OUT key_column name, OUT key_type regtype)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    SELECT format('%I.%I', n.nspname, c.relname), d.key_column, a.atttypid::regtype
+      INTO qualified, key_column, key_type
+      FROM shardroute.distributed_table d
+      JOIN pg_class c ON c.oid = d.relid
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+      JOIN pg_attribute a ON a.attrelid = d.relid AND a.attname = d.key_column
+     WHERE d.relid = rel;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'table "%" is not distributed', rel
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Distribute it with shardroute.distribute_table().';
+    END IF;
+END
+$$;
+
+-- Rows per shard, counted on the shards at once (no rows travel), with each
+-- shard's share, its deviation from the mean and the slots it owns.
+CREATE FUNCTION shardroute.distribution(rel regclass)
+    RETURNS TABLE (shard_id integer, rows bigint, percent numeric,
+                   deviation_percent numeric, slots integer)
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    qualified text := (shardroute.distributed_name(rel)).qualified;
+BEGIN
+    RETURN QUERY
+    WITH counts AS (
+        SELECT r.shard_id, r.value::bigint AS n
+          FROM shardroute.run_on_shards(format('SELECT count(*) FROM %s', qualified)) r
+    ), totals AS (
+        SELECT sum(n) AS total, avg(n) AS mean FROM counts
+    )
+    SELECT c.shard_id, c.n,
+           round(100.0 * c.n / NULLIF(t.total, 0), 2),
+           round(100.0 * (c.n - t.mean) / NULLIF(t.mean, 0), 2),
+           (SELECT count(*)::integer FROM shardroute.slot sl WHERE sl.shard_id = c.shard_id)
+      FROM counts c, totals t
+     ORDER BY c.shard_id;
+END
+$$;
+
+-- Rows on each shard whose key belongs to another shard (there must be
+-- none), with up to ten of their keys.  Each shard sends its keys with a
+-- row count per key.
+CREATE FUNCTION shardroute.verify_placement(rel regclass)
+    RETURNS TABLE (shard_id integer, misplaced_rows bigint, sample_keys text[])
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    t record := shardroute.distributed_name(rel);
+BEGIN
+    RETURN QUERY EXECUTE format($q$
+        SELECT r.shard_id,
+               COALESCE(sum((e->>1)::bigint)
+                   FILTER (WHERE shardroute.shard_of((e->>0)::%1$s) IS DISTINCT FROM r.shard_id), 0)::bigint,
+               COALESCE((array_agg(e->>0 ORDER BY e->>0)
+                   FILTER (WHERE shardroute.shard_of((e->>0)::%1$s) IS DISTINCT FROM r.shard_id))[1:10],
+                   '{}')
+          FROM shardroute.run_on_shards($1) r
+          LEFT JOIN LATERAL json_array_elements(r.value::json) e ON true
+         GROUP BY r.shard_id
+         ORDER BY r.shard_id$q$, t.key_type)
+    USING format('SELECT json_agg(json_build_array(%1$I, n)) FROM (SELECT %1$I, count(*) AS n FROM %2$s GROUP BY 1) s',
+                 t.key_column, t.qualified);
+END
+$$;
+
+-- Roles for the people who run the cluster: shardroute_admin may change it,
+-- shardroute_monitor may look at it.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'shardroute_monitor') THEN
+        CREATE ROLE shardroute_monitor NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'shardroute_admin') THEN
+        CREATE ROLE shardroute_admin NOLOGIN;
+    END IF;
+END
+$$;
+
 -- Administration is not for PUBLIC.
 REVOKE ALL ON FUNCTION shardroute.add_shard(text), shardroute.add_shard_server(name),
     shardroute.distribute_table(regclass, name), shardroute.shard_execute(integer, text),
     shardroute.create_placement(regclass, integer), shardroute.table_ddl(regclass),
-    shardroute.parse_conninfo(text)
+    shardroute.parse_conninfo(text), shardroute.run_on_shards(text),
+    shardroute.distributed_name(regclass), shardroute.distribution(regclass),
+    shardroute.verify_placement(regclass)
     FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION shardroute.add_shard(text), shardroute.add_shard_server(name),
+    shardroute.distribute_table(regclass, name), shardroute.shard_execute(integer, text),
+    shardroute.run_on_shards(text)
+    TO shardroute_admin;
+GRANT EXECUTE ON FUNCTION shardroute.distribution(regclass), shardroute.verify_placement(regclass)
+    TO shardroute_admin, shardroute_monitor;
+-- what the administration functions do in the caller's name
+GRANT INSERT, UPDATE, DELETE ON shardroute.shard, shardroute.slot,
+    shardroute.distributed_table, shardroute.placement TO shardroute_admin;
+GRANT CREATE ON SCHEMA shardroute_shards TO shardroute_admin;
+GRANT USAGE ON FOREIGN DATA WRAPPER postgres_fdw TO shardroute_admin;

@@ -15,9 +15,11 @@
 #include "utils/builtins.h"
 
 #include "connection.h"
+#include "metadata.h"
 
 PG_FUNCTION_INFO_V1(shardroute_parse_conninfo);
 PG_FUNCTION_INFO_V1(shardroute_shard_execute);
+PG_FUNCTION_INFO_V1(shardroute_run_on_shards);
 
 /*
  * StripDriverSuffix removes a "+driver" suffix from a URL's scheme, as in
@@ -99,4 +101,51 @@ shardroute_shard_execute(PG_FUNCTION_ARGS)
 	if (result == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(result));
+}
+
+/*
+ * shardroute_run_on_shards implements shardroute.run_on_shards(command):
+ * runs one command on every shard at once, each inside the current
+ * transaction's remote transaction, and returns per shard the first column
+ * of its first row (or its command tag).  Only the values travel back.
+ */
+Datum
+shardroute_run_on_shards(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *command = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	List	   *shards = AllShards();
+	List	   *conns = NIL;
+	ListCell   *lc;
+	ListCell   *cc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	foreach(lc, shards)
+	{
+		ShardConnection *conn = GetShardConnection(((ShardInfo *) lfirst(lc))->shardId);
+
+		ShardBeginBatch(conn, true);
+		ShardQueueStatement(conn, command, 0, NULL, NULL, NULL, NULL, false, false);
+		ShardEndBatch(conn);
+		conns = lappend(conns, conn);
+	}
+	forboth(lc, shards, cc, conns)
+	{
+		PGresult   *res = ShardNextResult(lfirst(cc));
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = Int32GetDatum(((ShardInfo *) lfirst(lc))->shardId);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		{
+			nulls[1] = PQntuples(res) == 0 || PQnfields(res) == 0 || PQgetisnull(res, 0, 0);
+			values[1] = nulls[1] ? (Datum) 0 : CStringGetTextDatum(PQgetvalue(res, 0, 0));
+		}
+		else
+			values[1] = CStringGetTextDatum(PQcmdStatus(res));
+		PQclear(res);
+		ShardFinishBatch(lfirst(cc));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

@@ -11,7 +11,8 @@ SELECT plan(83);
 SELECT functions_are('shardroute', ARRAY[
     'slot_of', 'shard_of', 'add_shard', 'add_shard_server', 'distribute_table',
     'parse_conninfo', 'shard_execute', 'table_ddl', 'create_placement',
-    'metadata_changed', 'forget_dropped_tables'],
+    'metadata_changed', 'forget_dropped_tables', 'run_on_shards', 'distributed_name',
+    'distribution', 'verify_placement'],
     'shardroute has exactly its functions');
 
 -- slot_of and shard_of: one overload per key type, integer result, C,
@@ -99,7 +100,9 @@ SELECT volatility_is('shardroute', 'create_placement', ARRAY['regclass', 'intege
 SELECT function_returns('shardroute', 'metadata_changed', ARRAY[]::name[], 'trigger');
 SELECT function_returns('shardroute', 'forget_dropped_tables', ARRAY[]::name[], 'event_trigger');
 
--- PL/pgSQL functions pin search_path; nothing is SECURITY DEFINER
+-- PL/pgSQL functions pin search_path; only the read-only toolkit functions,
+-- which a monitoring role calls without the right to run commands on
+-- shards, are SECURITY DEFINER
 SELECT is_empty(
     $$SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
        WHERE p.pronamespace = 'shardroute'::regnamespace AND l.lanname = 'plpgsql'
@@ -107,8 +110,9 @@ SELECT is_empty(
     'every PL/pgSQL function runs with search_path = pg_catalog');
 SELECT is_empty(
     $$SELECT p.oid::regprocedure FROM pg_proc p
-       WHERE p.pronamespace = 'shardroute'::regnamespace AND p.prosecdef$$,
-    'no shardroute function is SECURITY DEFINER');
+       WHERE p.pronamespace = 'shardroute'::regnamespace AND p.prosecdef
+         AND p.proname NOT IN ('distribution', 'verify_placement')$$,
+    'no other shardroute function is SECURITY DEFINER');
 SELECT is_empty(
     $$SELECT p.oid::regprocedure FROM pg_proc p
        WHERE p.pronamespace = 'shardroute'::regnamespace

@@ -10,7 +10,7 @@ CREATE ROLE shardroute_tap_app NOLOGIN NOSUPERUSER;
 CREATE TABLE public.tap_priv (user_id bigint PRIMARY KEY);
 GRANT ALL ON public.tap_priv TO shardroute_tap_app;
 
-SELECT plan(33);
+SELECT plan(47);
 
 -- ACLs: no EXECUTE for PUBLIC on the administration functions and helpers
 SELECT function_privs_are('shardroute', f, a, 'public', ARRAY[]::text[],
@@ -21,7 +21,28 @@ SELECT function_privs_are('shardroute', f, a, 'public', ARRAY[]::text[],
                ('shard_execute', ARRAY['integer', 'text']),
                ('create_placement', ARRAY['regclass', 'integer']),
                ('table_ddl', ARRAY['regclass']),
-               ('parse_conninfo', ARRAY['text'])) v(f, a);
+               ('parse_conninfo', ARRAY['text']),
+               ('run_on_shards', ARRAY['text']),
+               ('distributed_name', ARRAY['regclass']),
+               ('distribution', ARRAY['regclass']),
+               ('verify_placement', ARRAY['regclass'])) v(f, a);
+
+-- the administration functions belong to shardroute_admin, the read-only
+-- toolkit to shardroute_monitor too
+SELECT function_privs_are('shardroute', f, a, 'shardroute_admin', ARRAY['EXECUTE'],
+                          format('shardroute_admin can execute shardroute.%s', f))
+  FROM (VALUES ('add_shard', ARRAY['text']),
+               ('add_shard_server', ARRAY['name']),
+               ('distribute_table', ARRAY['regclass', 'name']),
+               ('shard_execute', ARRAY['integer', 'text']),
+               ('run_on_shards', ARRAY['text']),
+               ('distribution', ARRAY['regclass']),
+               ('verify_placement', ARRAY['regclass'])) v(f, a);
+SELECT function_privs_are('shardroute', f, ARRAY['regclass'], 'shardroute_monitor', ARRAY['EXECUTE'],
+                          format('shardroute_monitor can execute shardroute.%s', f))
+  FROM unnest(ARRAY['distribution', 'verify_placement']) f;
+SELECT function_privs_are('shardroute', 'run_on_shards', ARRAY['text'], 'shardroute_monitor',
+                          ARRAY[]::text[], 'shardroute_monitor cannot run commands on shards');
 
 -- ... but EXECUTE for PUBLIC on the hash functions
 SELECT function_privs_are('shardroute', f, ARRAY[t], 'public', ARRAY['EXECUTE'],
