@@ -33,3 +33,8 @@ SELECT * FROM shardroute.distribution('accounts');
 RESET ROLE;
 DROP ROLE sr_monitor_user;
 DROP ROLE sr_nobody;
+-- health: every shard reachable, with its version and two-phase commit capacity
+SELECT shard_id, server, host, port - :coordport::int AS port_offset, reachable, latency_ms >= 0 AS timed,
+       server_version LIKE '15.%' AS pg15, max_prepared_transactions > 0 AS can_prepare,
+       in_doubt_transactions, error
+  FROM shardroute.health();

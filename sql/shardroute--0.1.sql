@@ -515,6 +515,28 @@ BEGIN
 END
 $$;
 
+-- Each shard's answer to a new connection and one query.
+CREATE FUNCTION shardroute.shard_health(OUT shard_id integer, OUT reachable boolean,
+                                        OUT latency_ms numeric, OUT server_version text,
+                                        OUT max_prepared_transactions integer,
+                                        OUT in_doubt_transactions bigint, OUT error text)
+    RETURNS SETOF record
+    LANGUAGE c AS 'MODULE_PATHNAME', 'shardroute_health';
+
+-- pg_isready for every shard in one call: reachable or not, round trip,
+-- version, two-phase commit capacity, in-doubt transactions, the error.
+CREATE FUNCTION shardroute.health()
+    RETURNS TABLE (shard_id integer, server name, host text, port integer, reachable boolean,
+                   latency_ms numeric, server_version text, max_prepared_transactions integer,
+                   in_doubt_transactions bigint, error text)
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog AS $$
+    SELECT h.shard_id, s.server, s.host, s.port, h.reachable, h.latency_ms, h.server_version,
+           h.max_prepared_transactions, h.in_doubt_transactions, h.error
+      FROM shardroute.shard_health() h
+      JOIN shardroute.shards s ON s.shard_id OPERATOR(pg_catalog.=) h.shard_id
+     ORDER BY h.shard_id
+$$;
+
 -- Roles for the people who run the cluster: shardroute_admin may change it,
 -- shardroute_monitor may look at it.
 DO $$
@@ -534,13 +556,14 @@ REVOKE ALL ON FUNCTION shardroute.add_shard(text), shardroute.add_shard_server(n
     shardroute.create_placement(regclass, integer), shardroute.table_ddl(regclass),
     shardroute.parse_conninfo(text), shardroute.run_on_shards(text),
     shardroute.distributed_name(regclass), shardroute.distribution(regclass),
-    shardroute.verify_placement(regclass)
+    shardroute.verify_placement(regclass), shardroute.shard_health(), shardroute.health()
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION shardroute.add_shard(text), shardroute.add_shard_server(name),
     shardroute.distribute_table(regclass, name), shardroute.shard_execute(integer, text),
     shardroute.run_on_shards(text)
     TO shardroute_admin;
-GRANT EXECUTE ON FUNCTION shardroute.distribution(regclass), shardroute.verify_placement(regclass)
+GRANT EXECUTE ON FUNCTION shardroute.distribution(regclass), shardroute.verify_placement(regclass),
+    shardroute.health()
     TO shardroute_admin, shardroute_monitor;
 -- what the administration functions do in the caller's name
 GRANT INSERT, UPDATE, DELETE ON shardroute.shard, shardroute.slot,

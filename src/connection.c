@@ -163,15 +163,17 @@ IsLibpqOption(const char *name)
 }
 
 /*
- * Connect opens c->conn with the options of the shard's server and of the
- * current user's mapping.  Errors with SQLSTATE 08001 when the shard
- * cannot be reached within shardroute.connect_timeout.
+ * ConnectToShard opens a new blocking connection to a shard as the given
+ * local user, with the options of the shard's server and of the user's
+ * mapping.  Returns NULL and sets *error when the shard cannot be reached
+ * within shardroute.connect_timeout.  Errors if a non-superuser would
+ * connect without a password.
  */
-static void
-Connect(ShardConnection *c, ShardInfo *shard)
+PGconn *
+ConnectToShard(ShardInfo *shard, Oid userId, char **error)
 {
 	ForeignServer *server = GetForeignServer(shard->serverId);
-	UserMapping *mapping = GetUserMapping(c->key.userId, shard->serverId);
+	UserMapping *mapping = GetUserMapping(userId, shard->serverId);
 	List	   *options = list_concat(list_copy(server->options), mapping->options);
 	const char **keywords = palloc0(sizeof(char *) * (list_length(options) + 4));
 	const char **values = palloc0(sizeof(char *) * (list_length(options) + 4));
@@ -180,6 +182,7 @@ Connect(ShardConnection *c, ShardInfo *shard)
 	int			n = 0;
 	ListCell   *lc;
 	char		timeout[16];
+	PGconn	   *conn;
 
 	foreach(lc, options)
 	{
@@ -203,7 +206,7 @@ Connect(ShardConnection *c, ShardInfo *shard)
 	keywords[n] = "client_encoding";
 	values[n++] = GetDatabaseEncodingName();
 
-	if (!superuser_arg(c->key.userId) && !havePassword)
+	if (!superuser_arg(userId) && !havePassword)
 		ereport(ERROR,
 				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
 				 errmsg("password is required to connect to shard %d", shard->shardId),
@@ -211,31 +214,43 @@ Connect(ShardConnection *c, ShardInfo *shard)
 				 errhint("Add a password to the user mapping for server \"%s\".",
 						 shard->serverName)));
 
-	c->conn = PQconnectdbParams(keywords, values, false);
-	if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK)
+	conn = PQconnectdbParams(keywords, values, false);
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
 	{
-		char	   *msg = c->conn ? pchomp(PQerrorMessage(c->conn)) : "out of memory";
-
-		if (c->conn)
-			PQfinish(c->conn);
-		c->conn = NULL;
-		ereport(ERROR,
-				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				 errmsg("could not connect to shard %d (server \"%s\")",
-						shard->shardId, shard->serverName),
-				 errdetail_internal("%s", msg),
-				 errhint("Check that the shard is running and reachable, and that the user mapping's credentials are valid.")));
+		*error = conn ? pchomp(PQerrorMessage(conn)) : pstrdup("out of memory");
+		if (conn)
+			PQfinish(conn);
+		return NULL;
 	}
-	if (!superuser_arg(c->key.userId) && !PQconnectionUsedPassword(c->conn))
+	if (!superuser_arg(userId) && !PQconnectionUsedPassword(conn))
 	{
-		PQfinish(c->conn);
-		c->conn = NULL;
+		PQfinish(conn);
 		ereport(ERROR,
 				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
 				 errmsg("password is required to connect to shard %d", shard->shardId),
 				 errdetail("Non-superusers must use password authentication on shards."),
 				 errhint("Configure the shard to ask for a password.")));
 	}
+	return conn;
+}
+
+/*
+ * Connect opens c->conn for the shard and sets it up for batches.  Errors
+ * with SQLSTATE 08001 when the shard cannot be reached.
+ */
+static void
+Connect(ShardConnection *c, ShardInfo *shard)
+{
+	char	   *error = NULL;
+
+	c->conn = ConnectToShard(shard, c->key.userId, &error);
+	if (c->conn == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to shard %d (server \"%s\")",
+						shard->shardId, shard->serverName),
+				 errdetail_internal("%s", error),
+				 errhint("Check that the shard is running and reachable, and that the user mapping's credentials are valid.")));
 	if (PQsetnonblocking(c->conn, 1) != 0)
 		ReportShardError(c, NULL, "connecting");
 	c->waitSet = CreateWaitEventSet(TopMemoryContext, 3);

@@ -13,8 +13,11 @@
 
 #include "libpq-fe.h"
 
+#include "metadata.h"
+
 typedef struct ShardConnection ShardConnection;
 
+extern PGconn *ConnectToShard(ShardInfo *shard, Oid userId, char **error);
 extern ShardConnection *GetShardConnection(int shardId);
 extern int	ShardConnectionShardId(ShardConnection *conn);
 

@@ -12,7 +12,7 @@ SELECT functions_are('shardroute', ARRAY[
     'slot_of', 'shard_of', 'add_shard', 'add_shard_server', 'distribute_table',
     'parse_conninfo', 'shard_execute', 'table_ddl', 'create_placement',
     'metadata_changed', 'forget_dropped_tables', 'run_on_shards', 'distributed_name',
-    'distribution', 'verify_placement'],
+    'distribution', 'verify_placement', 'shard_health', 'health'],
     'shardroute has exactly its functions');
 
 -- slot_of and shard_of: one overload per key type, integer result, C,
@@ -111,7 +111,7 @@ SELECT is_empty(
 SELECT is_empty(
     $$SELECT p.oid::regprocedure FROM pg_proc p
        WHERE p.pronamespace = 'shardroute'::regnamespace AND p.prosecdef
-         AND p.proname NOT IN ('distribution', 'verify_placement')$$,
+         AND p.proname NOT IN ('distribution', 'verify_placement', 'health')$$,
     'no other shardroute function is SECURITY DEFINER');
 SELECT is_empty(
     $$SELECT p.oid::regprocedure FROM pg_proc p

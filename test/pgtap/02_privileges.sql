@@ -10,7 +10,7 @@ CREATE ROLE shardroute_tap_app NOLOGIN NOSUPERUSER;
 CREATE TABLE public.tap_priv (user_id bigint PRIMARY KEY);
 GRANT ALL ON public.tap_priv TO shardroute_tap_app;
 
-SELECT plan(47);
+SELECT plan(51);
 
 -- ACLs: no EXECUTE for PUBLIC on the administration functions and helpers
 SELECT function_privs_are('shardroute', f, a, 'public', ARRAY[]::text[],
@@ -25,7 +25,9 @@ SELECT function_privs_are('shardroute', f, a, 'public', ARRAY[]::text[],
                ('run_on_shards', ARRAY['text']),
                ('distributed_name', ARRAY['regclass']),
                ('distribution', ARRAY['regclass']),
-               ('verify_placement', ARRAY['regclass'])) v(f, a);
+               ('verify_placement', ARRAY['regclass']),
+               ('shard_health', ARRAY[]::text[]),
+               ('health', ARRAY[]::text[])) v(f, a);
 
 -- the administration functions belong to shardroute_admin, the read-only
 -- toolkit to shardroute_monitor too
@@ -41,6 +43,9 @@ SELECT function_privs_are('shardroute', f, a, 'shardroute_admin', ARRAY['EXECUTE
 SELECT function_privs_are('shardroute', f, ARRAY['regclass'], 'shardroute_monitor', ARRAY['EXECUTE'],
                           format('shardroute_monitor can execute shardroute.%s', f))
   FROM unnest(ARRAY['distribution', 'verify_placement']) f;
+SELECT function_privs_are('shardroute', 'health', ARRAY[]::text[], r, ARRAY['EXECUTE'],
+                          format('%s can execute shardroute.health()', r))
+  FROM unnest(ARRAY['shardroute_admin', 'shardroute_monitor']) r;
 SELECT function_privs_are('shardroute', 'run_on_shards', ARRAY['text'], 'shardroute_monitor',
                           ARRAY[]::text[], 'shardroute_monitor cannot run commands on shards');
 
