@@ -6,6 +6,7 @@ EXTVERSION = 0.1
 MODULE_big = shardroute
 OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
+SCRIPTS = src/shardroute-register-env
 
 # pg_regress: every sql/*.sql but the install scripts, in name order
 REGRESS = $(sort $(filter-out $(EXTENSION)--%,$(patsubst sql/%.sql,%,$(wildcard sql/*.sql))))

@@ -258,6 +258,7 @@ BEGIN
         RAISE NOTICE 'shard % owns no slots yet', next_id
             USING DETAIL = 'Tables are already distributed, so the slot map is left as it is.';
     END IF;
+    RAISE LOG '%', shardroute.topology_line();
     RETURN next_id;
 END
 $$;
@@ -414,6 +415,94 @@ SELECT s.shard_id,
   LEFT JOIN pg_catalog.pg_foreign_server fs ON fs.srvname OPERATOR(pg_catalog.=) s.server_name;
 GRANT SELECT ON shardroute.shards TO PUBLIC;
 
+-- The line the coordinator logs when it loads or changes its topology, in
+-- the words operators grep for: "Initializing 3-way database sharding".
+CREATE FUNCTION shardroute.topology_line() RETURNS text
+    LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT format('Initializing %s-way database sharding (%s)', count(*),
+                  COALESCE(string_agg(format('shard %s: %s:%s/%s, %s slots', shard_id,
+                                             COALESCE(host, 'local'), port, dbname, slots),
+                                      '; ' ORDER BY shard_id), 'no shards'))
+      FROM shardroute.shards
+$$;
+
+-- The changes that turn one set of "name=value" options into another, as
+-- the inside of ALTER SERVER/USER MAPPING ... OPTIONS (...), or NULL when
+-- they are the same.
+CREATE FUNCTION shardroute.options_change(old_options text[], new_options text[]) RETURNS text
+    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $$
+    WITH o AS (SELECT split_part(x, '=', 1) AS k, substr(x, strpos(x, '=') + 1) AS v
+                 FROM unnest(COALESCE(old_options, '{}')) x),
+         n AS (SELECT split_part(x, '=', 1) AS k, substr(x, strpos(x, '=') + 1) AS v
+                 FROM unnest(COALESCE(new_options, '{}')) x)
+    SELECT string_agg(CASE WHEN o.k IS NULL THEN format('ADD %I %L', n.k, n.v)
+                           WHEN n.k IS NULL THEN format('DROP %I', o.k)
+                           ELSE format('SET %I %L', n.k, n.v) END, ', ' ORDER BY COALESCE(n.k, o.k))
+      FROM o FULL JOIN n ON o.k = n.k
+     WHERE o.v IS DISTINCT FROM n.v
+$$;
+
+-- Registers shard N from a connection string or URL, idempotently: the
+-- next shard is added; an existing shard whose connection options or
+-- credentials differ has its server and user mapping updated; otherwise
+-- nothing changes.  Returns 'added', 'updated' or 'unchanged'.
+CREATE FUNCTION shardroute.register_shard(shard_number integer, conninfo text) RETURNS text
+    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    srv name;
+    next_id integer;
+    server_opts text[];
+    mapping_opts text[];
+    change text;
+    result text := 'unchanged';
+BEGIN
+    IF shard_number IS NULL OR conninfo IS NULL THEN
+        RAISE EXCEPTION 'shard number and connection string must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT array_agg(format('%s=%s', keyword, value) ORDER BY keyword)
+               FILTER (WHERE keyword NOT IN ('user', 'password')),
+           array_agg(format('%s=%s', keyword, value) ORDER BY keyword)
+               FILTER (WHERE keyword IN ('user', 'password'))
+      INTO server_opts, mapping_opts
+      FROM shardroute.parse_conninfo(conninfo);
+
+    LOCK TABLE shardroute.shard IN EXCLUSIVE MODE;
+    SELECT server_name INTO srv FROM shardroute.shard WHERE shard_id = shard_number;
+    IF NOT FOUND THEN
+        SELECT COALESCE(max(shard_id) + 1, 0) INTO next_id FROM shardroute.shard;
+        IF shard_number <> next_id THEN
+            RAISE EXCEPTION 'cannot register shard % before shard %', shard_number, next_id
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Shards are numbered from 0 without gaps.';
+        END IF;
+        PERFORM shardroute.add_shard(conninfo);
+        RETURN 'added';
+    END IF;
+
+    change := shardroute.options_change(
+        (SELECT srvoptions FROM pg_foreign_server WHERE srvname = srv), server_opts);
+    IF change IS NOT NULL THEN
+        EXECUTE format('ALTER SERVER %I OPTIONS (%s)', srv, change);
+        result := 'updated';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_user_mappings WHERE srvname = srv AND usename = current_user) THEN
+        EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER %I', srv);
+    END IF;
+    change := shardroute.options_change(
+        (SELECT umoptions FROM pg_user_mappings WHERE srvname = srv AND usename = current_user),
+        mapping_opts);
+    IF change IS NOT NULL THEN
+        EXECUTE format('ALTER USER MAPPING FOR CURRENT_USER SERVER %I OPTIONS (%s)', srv, change);
+        result := 'updated';
+    END IF;
+    IF result = 'updated' THEN
+        RAISE LOG '%', shardroute.topology_line();
+    END IF;
+    RETURN result;
+END
+$$;
+
 -- Dropping a distributed table forgets its metadata and drops its
 -- per-shard foreign tables on the coordinator (the shards keep their tables).
 CREATE FUNCTION shardroute.forget_dropped_tables() RETURNS event_trigger
@@ -556,11 +645,12 @@ REVOKE ALL ON FUNCTION shardroute.add_shard(text), shardroute.add_shard_server(n
     shardroute.create_placement(regclass, integer), shardroute.table_ddl(regclass),
     shardroute.parse_conninfo(text), shardroute.run_on_shards(text),
     shardroute.distributed_name(regclass), shardroute.distribution(regclass),
-    shardroute.verify_placement(regclass), shardroute.shard_health(), shardroute.health()
+    shardroute.verify_placement(regclass), shardroute.shard_health(), shardroute.health(),
+    shardroute.register_shard(integer, text)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION shardroute.add_shard(text), shardroute.add_shard_server(name),
     shardroute.distribute_table(regclass, name), shardroute.shard_execute(integer, text),
-    shardroute.run_on_shards(text)
+    shardroute.run_on_shards(text), shardroute.register_shard(integer, text)
     TO shardroute_admin;
 GRANT EXECUTE ON FUNCTION shardroute.distribution(regclass), shardroute.verify_placement(regclass),
     shardroute.health()

@@ -12,7 +12,8 @@ SELECT functions_are('shardroute', ARRAY[
     'slot_of', 'shard_of', 'add_shard', 'add_shard_server', 'distribute_table',
     'parse_conninfo', 'shard_execute', 'table_ddl', 'create_placement',
     'metadata_changed', 'forget_dropped_tables', 'run_on_shards', 'distributed_name',
-    'distribution', 'verify_placement', 'shard_health', 'health'],
+    'distribution', 'verify_placement', 'shard_health', 'health', 'register_shard',
+    'topology_line', 'options_change'],
     'shardroute has exactly its functions');
 
 -- slot_of and shard_of: one overload per key type, integer result, C,

@@ -10,7 +10,7 @@ CREATE ROLE shardroute_tap_app NOLOGIN NOSUPERUSER;
 CREATE TABLE public.tap_priv (user_id bigint PRIMARY KEY);
 GRANT ALL ON public.tap_priv TO shardroute_tap_app;
 
-SELECT plan(51);
+SELECT plan(53);
 
 -- ACLs: no EXECUTE for PUBLIC on the administration functions and helpers
 SELECT function_privs_are('shardroute', f, a, 'public', ARRAY[]::text[],
@@ -27,7 +27,8 @@ SELECT function_privs_are('shardroute', f, a, 'public', ARRAY[]::text[],
                ('distribution', ARRAY['regclass']),
                ('verify_placement', ARRAY['regclass']),
                ('shard_health', ARRAY[]::text[]),
-               ('health', ARRAY[]::text[])) v(f, a);
+               ('health', ARRAY[]::text[]),
+               ('register_shard', ARRAY['integer', 'text'])) v(f, a);
 
 -- the administration functions belong to shardroute_admin, the read-only
 -- toolkit to shardroute_monitor too
@@ -38,6 +39,7 @@ SELECT function_privs_are('shardroute', f, a, 'shardroute_admin', ARRAY['EXECUTE
                ('distribute_table', ARRAY['regclass', 'name']),
                ('shard_execute', ARRAY['integer', 'text']),
                ('run_on_shards', ARRAY['text']),
+               ('register_shard', ARRAY['integer', 'text']),
                ('distribution', ARRAY['regclass']),
                ('verify_placement', ARRAY['regclass'])) v(f, a);
 SELECT function_privs_are('shardroute', f, ARRAY['regclass'], 'shardroute_monitor', ARRAY['EXECUTE'],

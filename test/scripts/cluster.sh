@@ -461,23 +461,16 @@ cmd_demo() {
 	coordinator_sql -c 'CREATE EXTENSION IF NOT EXISTS shardroute CASCADE' ||
 		die "could not create extension shardroute; is it installed (make install)?"
 
-	local registered i port conninfo id
-	registered=$(coordinator_sql -At -c 'SELECT count(*) FROM shardroute.shards')
-	if ((registered == SHARDS)); then
-		echo "all $SHARDS shards are already registered"
-	else
-		for ((i = 0; i < SHARDS; i++)); do
-			port=$((PORT + 1 + i))
-			registered=$(coordinator_sql -At -v port="$port" <<<"SELECT count(*) FROM shardroute.shards WHERE host = '127.0.0.1' AND port::text = :'port'")
-			if ((registered > 0)); then
-				echo "shard-$i (127.0.0.1:$port) is already registered"
-				continue
-			fi
-			conninfo="postgresql://trading_user:$(uri_encode "$SHARD_PASSWORD")@127.0.0.1:$port/trading_db"
-			id=$(coordinator_sql -At -v conninfo="$conninfo" <<<"SELECT shardroute.add_shard(:'conninfo')")
-			echo "registered shard-$i (127.0.0.1:$port) as shard $id"
-		done
-	fi
+	# the same registration the Kubernetes image runs: shardroute-register-env
+	local i
+	local -a vars=("DATABASE_SHARD_MODE=${SHARDS}way")
+	for ((i = 0; i < SHARDS; i++)); do
+		vars+=("DATABASE_SHARD_${i}_URL=postgresql://trading_user:$(uri_encode "$SHARD_PASSWORD")@127.0.0.1:$((PORT + 1 + i))/trading_db")
+	done
+	echo "registering the shards with shardroute-register-env"
+	env "${vars[@]}" PGHOST=127.0.0.1 PGPORT="$PORT" PGUSER=postgres PGDATABASE=trading_db \
+		"$PG_BINDIR/shardroute-register-env" ||
+		die "could not register the shards; is shardroute installed (make install)?"
 
 	if [[ $(coordinator_sql -At -c "SELECT to_regclass('users') IS NOT NULL") == t ]]; then
 		echo "table users already exists; keeping the data that is there (destroy the cluster to start over)"
