@@ -38,3 +38,21 @@ SELECT shard_id, server, host, port - :coordport::int AS port_offset, reachable,
        server_version LIKE '15.%' AS pg15, max_prepared_transactions > 0 AS can_prepare,
        in_doubt_transactions, error
   FROM shardroute.health();
+-- statistics per shard since the last reset
+SELECT shardroute.stat_shards_reset();
+SELECT min(user_id) AS u0 FROM accounts WHERE shardroute.shard_of(user_id) = 0 \gset
+SELECT min(user_id) AS u2 FROM accounts WHERE shardroute.shard_of(user_id) = 2 \gset
+SELECT shardroute.stat_shards_reset();
+SELECT name FROM accounts WHERE user_id = :u0;
+UPDATE accounts SET name = 'renamed' WHERE user_id = :u2;
+INSERT INTO accounts VALUES (:u0 + 1000000, 'x'), (:u2 + 1000000, 'y');
+SELECT count(*) FROM accounts;
+INSERT INTO accounts VALUES (:u0, 'duplicate');
+SELECT shard_id, statements, rows, errors, fanouts, two_phase_commits, stats_reset <= now() AS reset_known
+  FROM shardroute.stat_shards ORDER BY shard_id;
+-- which shards a statement would run on, without running it
+SELECT shardroute.shards_for(format('SELECT * FROM accounts WHERE user_id = %s', :u2));
+SELECT shardroute.shards_for('SELECT count(*) FROM accounts');
+SELECT shardroute.shards_for(format('SELECT * FROM accounts WHERE user_id = %s', :u0));
+SELECT shardroute.shards_for('INSERT INTO accounts VALUES (1, ''z'')');
+SELECT count(*) FROM accounts WHERE name = 'z';

@@ -626,6 +626,42 @@ CREATE FUNCTION shardroute.health()
      ORDER BY h.shard_id
 $$;
 
+-- Per-shard counters since the last reset, in the style of pg_stat_*.
+CREATE FUNCTION shardroute.stat_shards_counters(OUT shard_id integer, OUT statements bigint,
+                                                OUT rows bigint, OUT errors bigint,
+                                                OUT fanouts bigint, OUT two_phase_commits bigint,
+                                                OUT stats_reset timestamptz)
+    RETURNS SETOF record
+    LANGUAGE c AS 'MODULE_PATHNAME', 'shardroute_stat_shards';
+CREATE VIEW shardroute.stat_shards AS
+    SELECT * FROM shardroute.stat_shards_counters();
+CREATE FUNCTION shardroute.stat_shards_reset() RETURNS void
+    LANGUAGE c AS 'MODULE_PATHNAME', 'shardroute_stat_shards_reset';
+
+-- The shards a statement would run on, from its plan, without running it
+-- (NULL for an INSERT, whose rows each go to their own key's shard).
+CREATE FUNCTION shardroute.shards_for(statement text) RETURNS integer[]
+    LANGUAGE plpgsql AS $$
+-- runs with the caller's search_path, so that the statement's names resolve
+-- as they would when it runs
+DECLARE
+    plan jsonb;
+    pinned integer[];
+BEGIN
+    EXECUTE 'EXPLAIN (FORMAT JSON, COSTS OFF) ' OPERATOR(pg_catalog.||) statement INTO plan;
+    IF pg_catalog.jsonb_path_exists(plan, 'strict $.**."Custom Plan Provider" ? (@ == "ShardrouteInsert")') THEN
+        RETURN NULL;
+    END IF;
+    IF pg_catalog.jsonb_path_exists(plan, 'strict $.** ? (@."Custom Plan Provider" == "ShardrouteScan" && !exists(@."Shard"))') THEN
+        RETURN (SELECT pg_catalog.array_agg(s.shard_id ORDER BY s.shard_id) FROM shardroute.shard s);
+    END IF;
+    SELECT pg_catalog.array_agg(DISTINCT v::text::integer ORDER BY v::text::integer) INTO pinned
+      FROM pg_catalog.jsonb_path_query(plan, 'strict $.**."Shard"') v
+     WHERE pg_catalog.jsonb_typeof(v) OPERATOR(pg_catalog.=) 'number';
+    RETURN COALESCE(pinned, '{}');
+END
+$$;
+
 -- Roles for the people who run the cluster: shardroute_admin may change it,
 -- shardroute_monitor may look at it.
 DO $$
@@ -646,8 +682,14 @@ REVOKE ALL ON FUNCTION shardroute.add_shard(text), shardroute.add_shard_server(n
     shardroute.parse_conninfo(text), shardroute.run_on_shards(text),
     shardroute.distributed_name(regclass), shardroute.distribution(regclass),
     shardroute.verify_placement(regclass), shardroute.shard_health(), shardroute.health(),
-    shardroute.register_shard(integer, text)
+    shardroute.register_shard(integer, text), shardroute.stat_shards_counters(),
+    shardroute.stat_shards_reset(), shardroute.shards_for(text)
     FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION shardroute.shards_for(text) TO shardroute_admin, shardroute_monitor;
+REVOKE ALL ON shardroute.stat_shards FROM PUBLIC;
+GRANT SELECT ON shardroute.stat_shards TO shardroute_admin, shardroute_monitor;
+GRANT EXECUTE ON FUNCTION shardroute.stat_shards_counters() TO shardroute_admin, shardroute_monitor;
+GRANT EXECUTE ON FUNCTION shardroute.stat_shards_reset() TO shardroute_admin;
 GRANT EXECUTE ON FUNCTION shardroute.add_shard(text), shardroute.add_shard_server(name),
     shardroute.distribute_table(regclass, name), shardroute.shard_execute(integer, text),
     shardroute.run_on_shards(text), shardroute.register_shard(integer, text)

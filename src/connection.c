@@ -48,6 +48,7 @@
 #include "connection.h"
 #include "metadata.h"
 #include "shardroute.h"
+#include "stats.h"
 
 /* A statement prepared on one connection */
 typedef struct PreparedEntry
@@ -123,6 +124,7 @@ ReportShardError(ShardConnection *c, PGresult *res, const char *what)
 	message = pstrdup(primary ? primary : pchomp(PQerrorMessage(c->conn)));
 	if (res)
 		PQclear(res);
+	CountShard(c->key.shardId, COUNTER_ERRORS, 1);
 
 	if (primary == NULL)
 		ereport(ERROR,
@@ -245,12 +247,15 @@ Connect(ShardConnection *c, ShardInfo *shard)
 
 	c->conn = ConnectToShard(shard, c->key.userId, &error);
 	if (c->conn == NULL)
+	{
+		CountShard(shard->shardId, COUNTER_ERRORS, 1);
 		ereport(ERROR,
 				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
 				 errmsg("could not connect to shard %d (server \"%s\")",
 						shard->shardId, shard->serverName),
 				 errdetail_internal("%s", error),
 				 errhint("Check that the shard is running and reachable, and that the user mapping's credentials are valid.")));
+	}
 	if (PQsetnonblocking(c->conn, 1) != 0)
 		ReportShardError(c, NULL, "connecting");
 	c->waitSet = CreateWaitEventSet(TopMemoryContext, 3);

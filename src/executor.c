@@ -30,6 +30,7 @@
 #include "planner.h"
 #include "remote_values.h"
 #include "shardroute.h"
+#include "stats.h"
 
 /* Rows per shard that an INSERT buffers before sending them */
 #define INSERT_BATCH_ROWS 1000
@@ -186,13 +187,19 @@ SendStatement(RemoteState *state, int shardId)
 }
 
 /*
- * CollectResult reads a shard's answer to SendStatement and keeps it.
+ * CollectResult reads a shard's answer to SendStatement, counts it, and
+ * keeps it.
  */
 static PGresult *
 CollectResult(RemoteState *state, ShardConnection *conn)
 {
 	PGresult   *res = ShardNextResult(conn);
 	MemoryContext old = MemoryContextSwitchTo(state->css.ss.ps.state->es_query_cxt);
+	int			shardId = ShardConnectionShardId(conn);
+
+	CountShard(shardId, COUNTER_STATEMENTS, 1);
+	CountShard(shardId, COUNTER_ROWS, PQresultStatus(res) == PGRES_TUPLES_OK
+			   ? PQntuples(res) : strtoul(PQcmdTuples(res), NULL, 10));
 
 	state->results = lappend(state->results, res);
 	MemoryContextSwitchTo(old);
@@ -355,8 +362,11 @@ FlushRows(RemoteState *state, List *buffers, bool onlyBatch)
 		for (int r = 0; conn && r < rows->nrows; r++)
 		{
 			PGresult   *res = ShardNextResult(conn);
+			uint64		changed = strtoul(PQcmdTuples(res), NULL, 10);
 
-			estate->es_processed += strtoul(PQcmdTuples(res), NULL, 10);
+			estate->es_processed += changed;
+			CountShard(rows->shardId, COUNTER_STATEMENTS, 1);
+			CountShard(rows->shardId, COUNTER_ROWS, changed);
 			for (int t = 0; t < PQntuples(res); t++)
 			{
 				MemoryContext old = MemoryContextSwitchTo(state->batchContext);
@@ -535,7 +545,11 @@ ScanNext(ScanState *ss)
 								SendStatement(state, ((ShardInfo *) lfirst(lc))->shardId));
 		}
 		foreach(lc, conns)
+		{
 			CollectResult(state, lfirst(lc));
+			if (list_length(conns) > 1)
+				CountShard(ShardConnectionShardId(lfirst(lc)), COUNTER_FANOUTS, 1);
+		}
 	}
 	if (state->row < 0)
 		return NULL;

@@ -69,6 +69,7 @@ _PG_init(void)
 				 errhint("Add shardroute to shared_preload_libraries in postgresql.conf and restart the server.")));
 
 	DefineSettings();
+	StatsInit();
 	MetadataInit();
 	ConnectionInit();
 	PlannerInit();

@@ -23,5 +23,6 @@ extern void ConnectionInit(void);
 extern void PlannerInit(void);
 extern void ExecutorInit(void);
 extern void UtilityInit(void);
+extern void StatsInit(void);
 
 #endif							/* SHARDROUTE_H */

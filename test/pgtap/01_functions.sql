@@ -13,7 +13,8 @@ SELECT functions_are('shardroute', ARRAY[
     'parse_conninfo', 'shard_execute', 'table_ddl', 'create_placement',
     'metadata_changed', 'forget_dropped_tables', 'run_on_shards', 'distributed_name',
     'distribution', 'verify_placement', 'shard_health', 'health', 'register_shard',
-    'topology_line', 'options_change'],
+    'topology_line', 'options_change', 'stat_shards_counters', 'stat_shards_reset',
+    'shards_for'],
     'shardroute has exactly its functions');
 
 -- slot_of and shard_of: one overload per key type, integer result, C,
@@ -101,13 +102,15 @@ SELECT volatility_is('shardroute', 'create_placement', ARRAY['regclass', 'intege
 SELECT function_returns('shardroute', 'metadata_changed', ARRAY[]::name[], 'trigger');
 SELECT function_returns('shardroute', 'forget_dropped_tables', ARRAY[]::name[], 'event_trigger');
 
--- PL/pgSQL functions pin search_path; only the read-only toolkit functions,
+-- PL/pgSQL functions pin search_path (but shards_for, which resolves the
+-- caller's statement as the caller would); only the read-only toolkit functions,
 -- which a monitoring role calls without the right to run commands on
 -- shards, are SECURITY DEFINER
 SELECT is_empty(
     $$SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
        WHERE p.pronamespace = 'shardroute'::regnamespace AND l.lanname = 'plpgsql'
-         AND p.proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog']$$,
+         AND p.proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog']
+         AND p.proname <> 'shards_for'$$,
     'every PL/pgSQL function runs with search_path = pg_catalog');
 SELECT is_empty(
     $$SELECT p.oid::regprocedure FROM pg_proc p

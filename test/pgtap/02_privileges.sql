@@ -10,7 +10,7 @@ CREATE ROLE shardroute_tap_app NOLOGIN NOSUPERUSER;
 CREATE TABLE public.tap_priv (user_id bigint PRIMARY KEY);
 GRANT ALL ON public.tap_priv TO shardroute_tap_app;
 
-SELECT plan(53);
+SELECT plan(56);
 
 -- ACLs: no EXECUTE for PUBLIC on the administration functions and helpers
 SELECT function_privs_are('shardroute', f, a, 'public', ARRAY[]::text[],
@@ -28,7 +28,10 @@ SELECT function_privs_are('shardroute', f, a, 'public', ARRAY[]::text[],
                ('verify_placement', ARRAY['regclass']),
                ('shard_health', ARRAY[]::text[]),
                ('health', ARRAY[]::text[]),
-               ('register_shard', ARRAY['integer', 'text'])) v(f, a);
+               ('register_shard', ARRAY['integer', 'text']),
+               ('stat_shards_counters', ARRAY[]::text[]),
+               ('stat_shards_reset', ARRAY[]::text[]),
+               ('shards_for', ARRAY['text'])) v(f, a);
 
 -- the administration functions belong to shardroute_admin, the read-only
 -- toolkit to shardroute_monitor too
