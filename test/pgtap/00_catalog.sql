@@ -19,7 +19,7 @@ SELECT has_schema('shardroute_shards');
 -- Catalog tables
 SELECT tables_are('shardroute', ARRAY['cluster', 'shard', 'slot', 'distributed_table', 'placement'],
                   'shardroute has exactly its catalog tables');
-SELECT views_are('shardroute', ARRAY['shards'], 'shardroute has exactly the view shards');
+SELECT views_are('shardroute', ARRAY['shards', 'stat_shards'], 'shardroute has exactly the views shards and stat_shards');
 
 SELECT columns_are('shardroute', 'cluster', ARRAY['singleton', 'slot_count']);
 SELECT columns_are('shardroute', 'shard', ARRAY['shard_id', 'server_name']);
