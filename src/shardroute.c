@@ -28,6 +28,9 @@ int			ShardrouteSlotCount = 4096;
 /* Statements each shard connection keeps prepared, at most */
 int			ShardrouteMaxPreparedStatements = 1000;
 
+/* Database whose topology the server logs at start; empty for none */
+char	   *ShardrouteDatabase = NULL;
+
 void		_PG_init(void);
 
 /*
@@ -52,6 +55,11 @@ DefineSettings(void)
 							"Past this number, further statements are sent unprepared.",
 							&ShardrouteMaxPreparedStatements, 1000, 0, 100000,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("shardroute.database",
+							   "Database whose sharding topology is logged at server start.",
+							   "Empty: nothing is logged at start; the topology is still logged whenever it changes.",
+							   &ShardrouteDatabase, "", PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("shardroute");
 }
 
@@ -75,4 +83,5 @@ _PG_init(void)
 	PlannerInit();
 	ExecutorInit();
 	UtilityInit();
+	WorkerInit();
 }

@@ -17,6 +17,7 @@
 extern int	ShardrouteConnectTimeout;
 extern int	ShardrouteSlotCount;
 extern int	ShardrouteMaxPreparedStatements;
+extern char *ShardrouteDatabase;
 
 extern void MetadataInit(void);
 extern void ConnectionInit(void);
@@ -24,5 +25,6 @@ extern void PlannerInit(void);
 extern void ExecutorInit(void);
 extern void UtilityInit(void);
 extern void StatsInit(void);
+extern void WorkerInit(void);
 
 #endif							/* SHARDROUTE_H */

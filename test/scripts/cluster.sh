@@ -155,6 +155,7 @@ write_config() {
 		fi
 		if [[ $name == coordinator ]]; then
 			echo "shared_preload_libraries = 'shardroute'"
+			echo "shardroute.database = 'trading_db'"
 		fi
 	} >>"$datadir/postgresql.conf"
 

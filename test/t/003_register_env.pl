@@ -72,4 +72,12 @@ like($out, qr/DATABASE_SHARD_2_URL is not set/, 'naming the variable');
 ok($coord->log_contains(qr/LOG:  Initializing 2-way database sharding \(shard 0: /),
 	'the server log says "Initializing 2-way database sharding" with the shard hosts');
 
+# at server start, when shardroute.database names the coordinator's database
+$coord->append_conf('postgresql.conf', "shardroute.database = 'postgres'");
+my $offset = -s $coord->logfile;
+$coord->restart;
+ok( $coord->wait_for_log(
+		qr/LOG:  Initializing 2-way database sharding \(shard 0: .*; shard 1: /, $offset),
+	'the topology is logged at server start');
+
 done_testing();
