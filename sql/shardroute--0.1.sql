@@ -683,8 +683,9 @@ REVOKE ALL ON FUNCTION shardroute.add_shard(text), shardroute.add_shard_server(n
     shardroute.distributed_name(regclass), shardroute.distribution(regclass),
     shardroute.verify_placement(regclass), shardroute.shard_health(), shardroute.health(),
     shardroute.register_shard(integer, text), shardroute.stat_shards_counters(),
-    shardroute.stat_shards_reset(), shardroute.shards_for(text)
+    shardroute.stat_shards_reset(), shardroute.shards_for(text), shardroute.topology_line()
     FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION shardroute.topology_line() TO shardroute_admin, shardroute_monitor;
 GRANT EXECUTE ON FUNCTION shardroute.shards_for(text) TO shardroute_admin, shardroute_monitor;
 REVOKE ALL ON shardroute.stat_shards FROM PUBLIC;
 GRANT SELECT ON shardroute.stat_shards TO shardroute_admin, shardroute_monitor;
@@ -692,7 +693,9 @@ GRANT EXECUTE ON FUNCTION shardroute.stat_shards_counters() TO shardroute_admin,
 GRANT EXECUTE ON FUNCTION shardroute.stat_shards_reset() TO shardroute_admin;
 GRANT EXECUTE ON FUNCTION shardroute.add_shard(text), shardroute.add_shard_server(name),
     shardroute.distribute_table(regclass, name), shardroute.shard_execute(integer, text),
-    shardroute.run_on_shards(text), shardroute.register_shard(integer, text)
+    shardroute.run_on_shards(text), shardroute.register_shard(integer, text),
+    shardroute.parse_conninfo(text), shardroute.table_ddl(regclass),
+    shardroute.create_placement(regclass, integer), shardroute.distributed_name(regclass)
     TO shardroute_admin;
 GRANT EXECUTE ON FUNCTION shardroute.distribution(regclass), shardroute.verify_placement(regclass),
     shardroute.health()
@@ -700,5 +703,5 @@ GRANT EXECUTE ON FUNCTION shardroute.distribution(regclass), shardroute.verify_p
 -- what the administration functions do in the caller's name
 GRANT INSERT, UPDATE, DELETE ON shardroute.shard, shardroute.slot,
     shardroute.distributed_table, shardroute.placement TO shardroute_admin;
-GRANT CREATE ON SCHEMA shardroute_shards TO shardroute_admin;
+GRANT USAGE, CREATE ON SCHEMA shardroute_shards TO shardroute_admin;
 GRANT USAGE ON FOREIGN DATA WRAPPER postgres_fdw TO shardroute_admin;

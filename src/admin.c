@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "foreign/foreign.h"
 #include "funcapi.h"
 #include "libpq-fe.h"
 #include "utils/builtins.h"
@@ -105,9 +106,12 @@ shardroute_shard_execute(PG_FUNCTION_ARGS)
 
 /*
  * shardroute_run_on_shards implements shardroute.run_on_shards(command):
- * runs one command on every shard at once, each inside the current
- * transaction's remote transaction, and returns per shard the first column
- * of its first row (or its command tag).  Only the values travel back.
+ * runs one command on every shard at once and returns per shard the first
+ * column of its first row (or its command tag).  Only the values travel
+ * back.  It connects with the user mapping of each shard server's owner,
+ * the role that registered the shard, so that the toolkit works for roles
+ * without mappings of their own; for the owner it runs inside the current
+ * transaction's remote transaction.
  */
 Datum
 shardroute_run_on_shards(PG_FUNCTION_ARGS)
@@ -122,7 +126,9 @@ shardroute_run_on_shards(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	foreach(lc, shards)
 	{
-		ShardConnection *conn = GetShardConnection(((ShardInfo *) lfirst(lc))->shardId);
+		ShardInfo  *shard = lfirst(lc);
+		ShardConnection *conn = GetShardConnectionAs(shard->shardId,
+													 GetForeignServer(shard->serverId)->owner);
 
 		ShardBeginBatch(conn, true);
 		ShardQueueStatement(conn, command, 0, NULL, NULL, NULL, NULL, false, false);

@@ -316,6 +316,16 @@ InvalidateConnectionsCallback(Datum arg, int cacheid, uint32 hashvalue)
 ShardConnection *
 GetShardConnection(int shardId)
 {
+	return GetShardConnectionAs(shardId, GetUserId());
+}
+
+/*
+ * GetShardConnectionAs is GetShardConnection for the given local user's
+ * user mapping.
+ */
+ShardConnection *
+GetShardConnectionAs(int shardId, Oid userId)
+{
 	ConnectionKey key;
 	ShardConnection *c;
 	bool		found;
@@ -331,7 +341,7 @@ GetShardConnection(int shardId)
 	}
 	memset(&key, 0, sizeof(key));
 	key.shardId = shardId;
-	key.userId = GetUserId();
+	key.userId = userId;
 	c = hash_search(ConnectionHash, &key, HASH_ENTER, &found);
 	if (!found)
 	{

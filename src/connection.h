@@ -19,6 +19,7 @@ typedef struct ShardConnection ShardConnection;
 
 extern PGconn *ConnectToShard(ShardInfo *shard, Oid userId, char **error);
 extern ShardConnection *GetShardConnection(int shardId);
+extern ShardConnection *GetShardConnectionAs(int shardId, Oid userId);
 extern int	ShardConnectionShardId(ShardConnection *conn);
 
 extern void ShardBeginBatch(ShardConnection *conn, bool onlyBatch);

@@ -6,13 +6,15 @@
  *
  * Each shard gets a new connection of its own, made and closed here, as
  * pg_isready would: the check does not depend on, nor disturb, the
- * connections and remote transactions of the calling session.
+ * connections and remote transactions of the calling session.  It uses the
+ * user mapping of the shard server's owner, the role that registered it.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "foreign/foreign.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
@@ -35,7 +37,8 @@ static void
 CheckShard(ShardInfo *shard, Datum *values, bool *nulls)
 {
 	char	   *error = NULL;
-	PGconn	   *conn = ConnectToShard(shard, GetUserId(), &error);
+	PGconn	   *conn = ConnectToShard(shard, GetForeignServer(shard->serverId)->owner,
+									  &error);
 	PGresult   *res;
 	instr_time	start;
 	instr_time	elapsed;
