@@ -40,6 +40,12 @@ CREATE TABLE shardroute.placement (
     PRIMARY KEY (relid, shard_id)
 );
 
+-- Commit records of two-phase commits: one row per prepared shard part,
+-- present exactly when the coordinator's transaction committed.
+CREATE TABLE shardroute.transaction (
+    gid text PRIMARY KEY
+);
+
 SELECT pg_catalog.pg_extension_config_dump('shardroute.shard', '');
 SELECT pg_catalog.pg_extension_config_dump('shardroute.slot', '');
 SELECT pg_catalog.pg_extension_config_dump('shardroute.distributed_table', '');
@@ -662,6 +668,12 @@ BEGIN
 END
 $$;
 
+-- Resolves in-doubt prepared transactions on every shard now: commits those
+-- whose coordinator transaction committed, rolls back the others.
+CREATE FUNCTION shardroute.recover_prepared(OUT shard_id integer, OUT gid text, OUT action text)
+    RETURNS SETOF record
+    LANGUAGE c AS 'MODULE_PATHNAME', 'shardroute_recover_prepared';
+
 -- Roles for the people who run the cluster: shardroute_admin may change it,
 -- shardroute_monitor may look at it.
 DO $$
@@ -683,8 +695,10 @@ REVOKE ALL ON FUNCTION shardroute.add_shard(text), shardroute.add_shard_server(n
     shardroute.distributed_name(regclass), shardroute.distribution(regclass),
     shardroute.verify_placement(regclass), shardroute.shard_health(), shardroute.health(),
     shardroute.register_shard(integer, text), shardroute.stat_shards_counters(),
-    shardroute.stat_shards_reset(), shardroute.shards_for(text), shardroute.topology_line()
+    shardroute.stat_shards_reset(), shardroute.shards_for(text), shardroute.topology_line(),
+    shardroute.recover_prepared()
     FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION shardroute.recover_prepared() TO shardroute_admin;
 GRANT EXECUTE ON FUNCTION shardroute.topology_line() TO shardroute_admin, shardroute_monitor;
 GRANT EXECUTE ON FUNCTION shardroute.shards_for(text) TO shardroute_admin, shardroute_monitor;
 REVOKE ALL ON shardroute.stat_shards FROM PUBLIC;

@@ -130,7 +130,7 @@ shardroute_run_on_shards(PG_FUNCTION_ARGS)
 		ShardConnection *conn = GetShardConnectionAs(shard->shardId,
 													 GetForeignServer(shard->serverId)->owner);
 
-		ShardBeginBatch(conn, true);
+		ShardBeginBatch(conn, true, true);
 		ShardQueueStatement(conn, command, 0, NULL, NULL, NULL, NULL, false, false);
 		ShardEndBatch(conn);
 		conns = lappend(conns, conn);

@@ -49,6 +49,7 @@
 #include "metadata.h"
 #include "shardroute.h"
 #include "stats.h"
+#include "twophase.h"
 
 /* A statement prepared on one connection */
 typedef struct PreparedEntry
@@ -59,8 +60,12 @@ typedef struct PreparedEntry
 	bool		confirmed;		/* the shard accepted the Parse */
 } PreparedEntry;
 
-/* Session settings a shard must share with the local session */
-static const char *const SyncedSettings[] = {"TimeZone", "DateStyle", "IntervalStyle"};
+/*
+ * Session settings a shard must share with the local session: those that
+ * change how expressions evaluate, and lock_timeout, which ends lock waits
+ * on shards (including deadlocks that span shards, which no shard sees).
+ */
+static const char *const SyncedSettings[] = {"TimeZone", "DateStyle", "IntervalStyle", "lock_timeout"};
 #define NUM_SYNCED_SETTINGS lengthof(SyncedSettings)
 
 /* Hash key of a connection: one per shard and local user */
@@ -84,6 +89,9 @@ struct ShardConnection
 	HTAB	   *prepared;		/* key -> PreparedEntry */
 	uint32		nextStatement;
 	char	   *settings[NUM_SYNCED_SETTINGS];	/* last value sent, or NULL */
+	bool		wrote;			/* the remote transaction wrote */
+	bool		partPrepared;	/* gid is prepared on the shard */
+	char		gid[TWO_PHASE_GID_LEN];	/* its two-phase transaction id */
 	WaitEventSet *waitSet;		/* latch, postmaster death and the socket */
 	int			socketEvents;	/* what waitSet waits for on the socket */
 	MemoryContext context;		/* prepared entries and settings */
@@ -462,10 +470,11 @@ QueueCommand(ShardConnection *c, const char *sql)
  * ShardBeginBatch starts a batch on a connection: it enters pipeline mode
  * and queues what the statements need first (remote transaction,
  * savepoints, session settings).  onlyBatch says the local statement sends
- * no other batch to this shard.
+ * no other batch to this shard; writes says the batch may write, which
+ * decides between one- and two-phase commit.
  */
 void
-ShardBeginBatch(ShardConnection *c, bool onlyBatch)
+ShardBeginBatch(ShardConnection *c, bool onlyBatch, bool writes)
 {
 	int			level = GetCurrentTransactionNestLevel();
 
@@ -490,7 +499,9 @@ ShardBeginBatch(ShardConnection *c, bool onlyBatch)
 					 XactReadOnly ? " READ ONLY" : "");
 			QueueCommand(c, sql);
 			c->xactDepth = 1;
+			c->wrote = false;
 		}
+		c->wrote |= writes;
 		while (c->xactDepth < level)
 		{
 			char		sql[32];
@@ -740,7 +751,7 @@ ShardExecuteCommand(int shardId, const char *sql)
 	PGresult   *res;
 	char	   *value;
 
-	ShardBeginBatch(c, false);
+	ShardBeginBatch(c, false, true);
 	ShardQueueStatement(c, sql, 0, NULL, NULL, NULL, NULL, false, false);
 	ShardEndBatch(c);
 	res = ShardNextResult(c);
@@ -817,42 +828,182 @@ RunCleanupCommand(ShardConnection *c, const char *sql)
 }
 
 /*
- * CommitAll sends COMMIT to every shard with an open remote transaction at
- * once, then reads every answer.  Errors, making the local transaction
- * abort, if a shard could not commit.
+ * SendCommand sends one transaction-control command on a connection.
+ */
+static void
+SendCommand(ShardConnection *c, const char *sql, const char *what)
+{
+	if (!PQsendQuery(c->conn, sql))
+		ReportShardError(c, NULL, what);
+	Flush(c);
+}
+
+/*
+ * ReadCommandResult reads the answer to SendCommand.  Returns true when it
+ * succeeded; else false, with the failed result in *failed (NULL when the
+ * connection broke), for the caller to report with ReportShardError.
+ */
+static bool
+ReadCommandResult(ShardConnection *c, PGresult **failed)
+{
+	PGresult   *res = NextCommandResult(c);
+	bool		ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+
+	if (ok)
+		PQclear(res);
+	else
+		*failed = res;
+	while ((res = GetResult(c)) != NULL)
+		PQclear(res);
+	return ok;
+}
+
+/*
+ * CommitAll ends every open remote transaction just before the local
+ * commit.  When two or more shards were written, each written shard gets
+ * PREPARE TRANSACTION (all at once) and, once all are prepared, the
+ * transaction's commit records are inserted into shardroute.transaction, so
+ * that they commit (or vanish) with the local transaction; COMMIT PREPARED
+ * follows after the local commit.  Otherwise each shard gets COMMIT.
+ * Errors, making the local transaction abort, if a shard fails.
  */
 static void
 CommitAll(void)
 {
 	HASH_SEQ_STATUS status;
 	ShardConnection *c;
+	int			writers = 0;
+	bool		twoPhase;
+	ShardConnection *failedConn = NULL;
+	PGresult   *failedResult = NULL;
+	const char *failedWhat = NULL;
+
+	hash_seq_init(&status, ConnectionHash);
+	while ((c = hash_seq_search(&status)) != NULL)
+		if (c->conn && c->xactDepth > 0 && c->wrote)
+			writers++;
+	twoPhase = writers > 1;
+	if (twoPhase)
+		InjectFault("before-prepare");
 
 	hash_seq_init(&status, ConnectionHash);
 	while ((c = hash_seq_search(&status)) != NULL)
 	{
 		if (c->conn == NULL || c->xactDepth == 0)
 			continue;
-		if (!PQsendQuery(c->conn, "COMMIT"))
-			ReportShardError(c, NULL, "committing");
-		Flush(c);
+		if (twoPhase && c->wrote)
+		{
+			TwoPhaseGid(c->gid, c->key.shardId);
+			SendCommand(c, psprintf("PREPARE TRANSACTION '%s'", c->gid), "preparing");
+		}
+		else
+			SendCommand(c, "COMMIT", "committing");
 	}
+	/*
+	 * Read every answer before raising any error, so that every part that
+	 * did prepare is known (and rolled back by the abort that follows).
+	 */
 	hash_seq_init(&status, ConnectionHash);
 	while ((c = hash_seq_search(&status)) != NULL)
 	{
-		PGresult   *res;
+		PGresult   *result = NULL;
+		bool		preparing = twoPhase && c->wrote;
 
 		if (c->conn == NULL || c->xactDepth == 0)
 			continue;
 		c->xactDepth = 0;
-		res = NextCommandResult(c);
-		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+		c->wrote = false;
+		if (ReadCommandResult(c, &result))
+			c->partPrepared = preparing;
+		else if (failedConn == NULL)
 		{
-			hash_seq_term(&status);
-			ReportShardError(c, res, "committing");
+			failedConn = c;
+			failedResult = result;
+			failedWhat = preparing ? "preparing" : "committing";
 		}
-		PQclear(res);
-		while ((res = GetResult(c)) != NULL)
-			PQclear(res);
+		else if (result)
+			PQclear(result);
+	}
+	if (failedConn)
+		ReportShardError(failedConn, failedResult, failedWhat);
+	if (!twoPhase)
+		return;
+
+	InjectFault("after-prepare");
+	hash_seq_init(&status, ConnectionHash);
+	while ((c = hash_seq_search(&status)) != NULL)
+		if (c->partPrepared)
+		{
+			TwoPhaseRecordCommit(c->gid);
+			CountShard(c->key.shardId, COUNTER_TWO_PHASE, 1);
+		}
+	InjectFault("after-commit-record");
+}
+
+/*
+ * FinishPrepared ends the prepared transactions after the local
+ * transaction ended: COMMIT PREPARED (all at once) after a commit, ROLLBACK
+ * PREPARED after an abort.  Nothing can fail the local transaction any
+ * more: a shard that does not answer keeps its prepared transaction, which
+ * recovery resolves from the commit records.
+ */
+static void
+FinishPrepared(bool commit)
+{
+	HASH_SEQ_STATUS status;
+	ShardConnection *c;
+
+	if (commit)
+		InjectFault("after-local-commit");
+	hash_seq_init(&status, ConnectionHash);
+	while ((c = hash_seq_search(&status)) != NULL)
+	{
+		if (!c->partPrepared)
+			continue;
+		PG_TRY();
+		{
+			SendCommand(c, psprintf("%s PREPARED '%s'", commit ? "COMMIT" : "ROLLBACK",
+									c->gid), "finishing a prepared transaction");
+		}
+		PG_CATCH();
+		{
+			FlushErrorState();
+			c->partPrepared = false;
+			Disconnect(c);
+		}
+		PG_END_TRY();
+	}
+	hash_seq_init(&status, ConnectionHash);
+	while ((c = hash_seq_search(&status)) != NULL)
+	{
+		PGresult   *failed = NULL;
+		volatile bool ok = false;
+
+		if (!c->partPrepared)
+			continue;
+		c->partPrepared = false;
+		PG_TRY();
+		{
+			ok = ReadCommandResult(c, &failed);
+		}
+		PG_CATCH();
+		{
+			FlushErrorState();
+		}
+		PG_END_TRY();
+		if (!ok)
+		{
+			ereport(WARNING,
+					(errmsg("could not %s prepared transaction \"%s\" on shard %d",
+							commit ? "commit" : "roll back", c->gid, c->key.shardId),
+					 failed ? errdetail_internal("%s", PQresultErrorMessage(failed)) : 0,
+					 errhint("shardroute.recover_prepared() resolves it.")));
+			if (failed)
+				PQclear(failed);
+			Disconnect(c);
+		}
+		if (commit)
+			InjectFault("after-commit-prepared");
 	}
 }
 
@@ -880,8 +1031,15 @@ ShardXactCallback(XactEvent event, void *arg)
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("cannot PREPARE a transaction that has used shards")));
 			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			HOLD_INTERRUPTS();
+			FinishPrepared(true);
+			RESUME_INTERRUPTS();
+			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+			FinishPrepared(false);
 			hash_seq_init(&status, ConnectionHash);
 			while ((c = hash_seq_search(&status)) != NULL)
 			{
@@ -892,6 +1050,7 @@ ShardXactCallback(XactEvent event, void *arg)
 				if (c->conn && c->xactDepth > 0)
 				{
 					c->xactDepth = 0;
+					c->wrote = false;
 					memset(c->settings, 0, sizeof(c->settings));
 					RunCleanupCommand(c, "ROLLBACK");
 				}

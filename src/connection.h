@@ -22,7 +22,7 @@ extern ShardConnection *GetShardConnection(int shardId);
 extern ShardConnection *GetShardConnectionAs(int shardId, Oid userId);
 extern int	ShardConnectionShardId(ShardConnection *conn);
 
-extern void ShardBeginBatch(ShardConnection *conn, bool onlyBatch);
+extern void ShardBeginBatch(ShardConnection *conn, bool onlyBatch, bool writes);
 extern void ShardQueueStatement(ShardConnection *conn, const char *sql,
 								int nparams, const Oid *types,
 								const char *const *values, const int *lengths,

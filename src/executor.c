@@ -48,6 +48,7 @@ typedef struct RemoteState
 	ParamEncoder *encoder;
 	RowDecoder *decoder;
 	ExprState  *pin;			/* NULL: all shards */
+	bool		writes;			/* the remote statement may write */
 	bool		started;
 	List	   *results;		/* PGresult *, one per statement run */
 	ListCell   *current;
@@ -137,6 +138,8 @@ BeginRemote(CustomScanState *node, EState *estate, int eflags)
 	state->decoder = CreateRowDecoder(desc, ncolumns, attnums, state->binary);
 	if (cscan->custom_exprs != NIL)
 		state->pin = ExecInitExpr(linitial(cscan->custom_exprs), &node->ss.ps);
+	state->writes = cscan->methods == &RouterScanMethods &&
+		intVal(list_nth(priv, ROUTER_PRIVATE_COMMAND)) != CMD_SELECT;
 
 	cb = palloc0(sizeof(MemoryContextCallback));
 	cb->func = ClearResults;
@@ -178,7 +181,7 @@ SendStatement(RemoteState *state, int shardId)
 	EncodeStatementParams(state->encoder,
 						  state->css.ss.ps.state->es_param_list_info,
 						  state->paramIds, values, lengths);
-	ShardBeginBatch(conn, true);
+	ShardBeginBatch(conn, true, state->writes);
 	ShardQueueStatement(conn, state->sql, state->nparams, state->paramTypes,
 						values, lengths, state->encoder->formats, state->binary,
 						state->paramIds != NIL);
@@ -344,7 +347,7 @@ FlushRows(RemoteState *state, List *buffers, bool onlyBatch)
 			continue;
 		}
 		conn = GetShardConnection(rows->shardId);
-		ShardBeginBatch(conn, onlyBatch);
+		ShardBeginBatch(conn, onlyBatch, true);
 		for (int r = 0; r < rows->nrows; r++)
 			ShardQueueStatement(conn, state->sql, state->nparams,
 								state->paramTypes,
@@ -466,7 +469,11 @@ RunInsert(RemoteState *state)
 			flushed = true;
 		}
 	}
-	FlushRows(state, buffers, !flushed);
+	/*
+	 * Rows for one shard, sent at once, commit with the shard's Sync; rows
+	 * for several shards need remote transactions (and so two-phase commit).
+	 */
+	FlushRows(state, buffers, !flushed && list_length(buffers) == 1);
 }
 
 /*

@@ -16,6 +16,7 @@
 #include "utils/guc.h"
 
 #include "shardroute.h"
+#include "twophase.h"
 
 PG_MODULE_MAGIC;
 
@@ -59,6 +60,16 @@ DefineSettings(void)
 							   "Database whose sharding topology is logged at server start.",
 							   "Empty: nothing is logged at start; the topology is still logged whenever it changes.",
 							   &ShardrouteDatabase, "", PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("shardroute.recovery_interval",
+							"Seconds between two recoveries of in-doubt prepared transactions.",
+							"The background worker of shardroute.database runs shardroute.recover_prepared() this often; 0 stops it.",
+							&ShardrouteRecoveryInterval, 5, 0, 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomStringVariable("shardroute.inject_fault",
+							   "For tests: the two-phase commit step at which a backend kills itself.",
+							   "One of before-prepare, after-prepare, after-commit-record, after-local-commit, after-commit-prepared; empty for none.",
+							   &ShardrouteInjectFault, "", PGC_SUSET, GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("shardroute");
 }

@@ -1,9 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  The background worker that, at server start, loads the topology of
- *	  the database named by shardroute.database and logs it in the words
- *	  operators look for: "Initializing 3-way database sharding (...)".
+ *	  The background worker of the database named by shardroute.database:
+ *	  at server start it logs the topology in the words operators look for,
+ *	  "Initializing 3-way database sharding (...)", then every
+ *	  shardroute.recovery_interval seconds it resolves the prepared
+ *	  transactions a crash left in doubt on the shards.
  *
  *-------------------------------------------------------------------------
  */
@@ -14,16 +16,20 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/latch.h"
 #include "storage/ipc.h"
 #include "utils/snapmgr.h"
 
 #include "shardroute.h"
+#include "twophase.h"
 
-PGDLLEXPORT void ShardrouteStartupWorkerMain(Datum arg);
+PGDLLEXPORT void ShardrouteWorkerMain(Datum arg);
 
 /*
- * WorkerInit registers the startup worker when shardroute.database is set.
+ * WorkerInit registers the worker when shardroute.database is set.
  * Called from _PG_init, after the settings are defined.
  */
 void
@@ -36,24 +42,21 @@ WorkerInit(void)
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	worker.bgw_restart_time = 5;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "shardroute");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "ShardrouteStartupWorkerMain");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "shardroute startup");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "shardroute startup");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "ShardrouteWorkerMain");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "shardroute worker");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "shardroute worker");
 	RegisterBackgroundWorker(&worker);
 }
 
 /*
- * ShardrouteStartupWorkerMain connects to shardroute.database, logs its
- * topology (or why there is none) and exits.
+ * LogTopology logs the topology of the worker's database, or why there is
+ * none.
  */
-void
-ShardrouteStartupWorkerMain(Datum arg)
+static void
+LogTopology(void)
 {
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(ShardrouteDatabase, NULL, 0);
-
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (!OidIsValid(get_extension_oid("shardroute", true)))
@@ -72,5 +75,63 @@ ShardrouteStartupWorkerMain(Datum arg)
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
-	proc_exit(0);
+}
+
+/*
+ * RecoverOnce runs one recovery in a transaction of its own; a failure is
+ * logged and left for the next round.
+ */
+static void
+RecoverOnce(void)
+{
+	MemoryContext context = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (OidIsValid(get_extension_oid("shardroute", true)))
+			(void) ShardrouteRecoverPrepared(NULL);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(context);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * ShardrouteWorkerMain connects to shardroute.database, logs its
+ * topology, then recovers in-doubt transactions until the server stops.
+ */
+void
+ShardrouteWorkerMain(Datum arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(ShardrouteDatabase, NULL, 0);
+	LogTopology();
+
+	for (;;)
+	{
+		int			interval = ShardrouteRecoveryInterval;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH |
+						 (interval > 0 ? WL_TIMEOUT : 0),
+						 interval * 1000L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (interval > 0)
+			RecoverOnce();
+	}
 }

@@ -17,7 +17,7 @@ SELECT has_schema('shardroute');
 SELECT has_schema('shardroute_shards');
 
 -- Catalog tables
-SELECT tables_are('shardroute', ARRAY['cluster', 'shard', 'slot', 'distributed_table', 'placement'],
+SELECT tables_are('shardroute', ARRAY['cluster', 'shard', 'slot', 'distributed_table', 'placement', 'transaction'],
                   'shardroute has exactly its catalog tables');
 SELECT views_are('shardroute', ARRAY['shards', 'stat_shards'], 'shardroute has exactly the views shards and stat_shards');
 

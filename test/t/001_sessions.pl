@@ -27,6 +27,8 @@ for my $i (0 .. 2)
 {
 	my $shard = PostgreSQL::Test::Cluster->new("shard$i");
 	$shard->init;
+	# two-phase commit across shards needs prepared transactions
+	$shard->append_conf('postgresql.conf', 'max_prepared_transactions = 10');
 	$shard->start;
 	push @shards, $shard;
 }

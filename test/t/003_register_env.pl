@@ -13,6 +13,7 @@ use Test::More;
 my @shards = map {
 	my $s = PostgreSQL::Test::Cluster->new("shard$_");
 	$s->init;
+	$s->append_conf('postgresql.conf', 'max_prepared_transactions = 10');
 	$s->start;
 	$s
 } 0 .. 1;

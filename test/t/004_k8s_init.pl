@@ -15,7 +15,8 @@ my @shards = map {
 	my $s = PostgreSQL::Test::Cluster->new("shard$_");
 	$s->init;
 	# the manifests' URLs name a host and port, as Services do
-	$s->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'");
+	$s->append_conf('postgresql.conf',
+		"listen_addresses = '127.0.0.1'\nmax_prepared_transactions = 10");
 	$s->start;
 	$s->safe_psql('postgres', 'CREATE DATABASE trading_db');
 	$s

@@ -1,0 +1,27 @@
+/*-------------------------------------------------------------------------
+ *
+ * twophase.h
+ *	  Two-phase commit across shards: transaction ids, commit records,
+ *	  recovery of in-doubt prepared transactions, and the fault injection
+ *	  points the tests use.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SHARDROUTE_TWOPHASE_H
+#define SHARDROUTE_TWOPHASE_H
+
+#include "postgres.h"
+
+#include "nodes/execnodes.h"
+
+#define TWO_PHASE_GID_LEN 64
+
+extern char *ShardrouteInjectFault;
+extern int	ShardrouteRecoveryInterval;
+
+extern void TwoPhaseGid(char *gid, int shardId);
+extern void TwoPhaseRecordCommit(const char *gid);
+extern void InjectFault(const char *step);
+extern int	ShardrouteRecoverPrepared(ReturnSetInfo *rsinfo);
+
+#endif							/* SHARDROUTE_TWOPHASE_H */
