@@ -264,7 +264,7 @@ BEGIN
         RAISE NOTICE 'shard % owns no slots yet', next_id
             USING DETAIL = 'Tables are already distributed, so the slot map is left as it is.';
     END IF;
-    RAISE LOG '%', shardroute.topology_line();
+    PERFORM shardroute.log_topology();
     RETURN next_id;
 END
 $$;
@@ -448,6 +448,10 @@ CREATE FUNCTION shardroute.options_change(old_options text[], new_options text[]
      WHERE o.v IS DISTINCT FROM n.v
 $$;
 
+-- Logs topology_line() (without the statement, which may hold a password).
+CREATE FUNCTION shardroute.log_topology() RETURNS void
+    LANGUAGE c AS 'MODULE_PATHNAME', 'shardroute_log_topology';
+
 -- Registers shard N from a connection string or URL, idempotently: the
 -- next shard is added; an existing shard whose connection options or
 -- credentials differ has its server and user mapping updated; otherwise
@@ -503,7 +507,7 @@ BEGIN
         result := 'updated';
     END IF;
     IF result = 'updated' THEN
-        RAISE LOG '%', shardroute.topology_line();
+        PERFORM shardroute.log_topology();
     END IF;
     RETURN result;
 END
@@ -696,8 +700,9 @@ REVOKE ALL ON FUNCTION shardroute.add_shard(text), shardroute.add_shard_server(n
     shardroute.verify_placement(regclass), shardroute.shard_health(), shardroute.health(),
     shardroute.register_shard(integer, text), shardroute.stat_shards_counters(),
     shardroute.stat_shards_reset(), shardroute.shards_for(text), shardroute.topology_line(),
-    shardroute.recover_prepared()
+    shardroute.recover_prepared(), shardroute.log_topology()
     FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION shardroute.log_topology() TO shardroute_admin;
 GRANT EXECUTE ON FUNCTION shardroute.recover_prepared() TO shardroute_admin;
 GRANT EXECUTE ON FUNCTION shardroute.topology_line() TO shardroute_admin, shardroute_monitor;
 GRANT EXECUTE ON FUNCTION shardroute.shards_for(text) TO shardroute_admin, shardroute_monitor;

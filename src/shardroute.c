@@ -89,6 +89,7 @@ _PG_init(void)
 
 	DefineSettings();
 	StatsInit();
+	TwoPhaseInit();
 	MetadataInit();
 	ConnectionInit();
 	PlannerInit();

@@ -5,7 +5,11 @@
  *	  recovery of the prepared transactions a crash leaves in doubt.
  *
  * A transaction that wrote to two or more shards prepares each written
- * shard's part as "shardroute_<database oid>_<local full xid>_<shard>",
+ * shard's part as "shardroute_<database>_<incarnation>_<full xid>_<shard>",
+ * where the incarnation is the time the coordinator's shared memory was
+ * last initialised: after a crash the coordinator may hand out again the
+ * transaction ids it had assigned but not yet written to disk, so the id
+ * alone would not name one transaction.
  * then inserts one row per prepared part into shardroute.transaction within
  * the local transaction.  The rows exist exactly when the local transaction
  * committed, so they are the commit decision: recovery commits a prepared
@@ -35,11 +39,15 @@
 #include "funcapi.h"
 #include "libpq-fe.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
 #include "storage/lmgr.h"
+#include "storage/shmem.h"
+#include "storage/lwlock.h"
 #include "storage/procarray.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "connection.h"
 #include "metadata.h"
@@ -53,6 +61,11 @@ char	   *ShardrouteInjectFault = NULL;
 /* Seconds between two recoveries by the background worker; 0: none */
 int			ShardrouteRecoveryInterval = 5;
 
+/* When this server's shared memory was initialised, in shared memory */
+static TimestampTz *Incarnation = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
 /* A prepared transaction found on a shard */
 typedef struct InDoubt
 {
@@ -63,15 +76,56 @@ typedef struct InDoubt
 } InDoubt;
 
 /*
+ * TwoPhaseShmemRequest asks for the incarnation's shared memory.
+ */
+static void
+TwoPhaseShmemRequest(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(TimestampTz)));
+}
+
+/*
+ * TwoPhaseShmemStartup sets the incarnation each time shared memory is
+ * initialised: at server start and after every crash.
+ */
+static void
+TwoPhaseShmemStartup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	Incarnation = ShmemInitStruct("shardroute incarnation", sizeof(TimestampTz), &found);
+	if (!found)
+		*Incarnation = GetCurrentTimestamp();
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * TwoPhaseInit installs the shared memory hooks.  Called from _PG_init.
+ */
+void
+TwoPhaseInit(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = TwoPhaseShmemRequest;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = TwoPhaseShmemStartup;
+}
+
+/*
  * TwoPhaseGid writes the two-phase transaction id of the current local
  * transaction's part on a shard into gid (TWO_PHASE_GID_LEN bytes).
  */
 void
 TwoPhaseGid(char *gid, int shardId)
 {
-	snprintf(gid, TWO_PHASE_GID_LEN, "shardroute_%u_" UINT64_FORMAT "_%d",
-			 MyDatabaseId, U64FromFullTransactionId(GetTopFullTransactionId()),
-			 shardId);
+	snprintf(gid, TWO_PHASE_GID_LEN, "shardroute_%u_" INT64_FORMAT "_" UINT64_FORMAT "_%d",
+			 MyDatabaseId, (int64) *Incarnation,
+			 U64FromFullTransactionId(GetTopFullTransactionId()), shardId);
 }
 
 /*
@@ -246,16 +300,19 @@ ListInDoubt(ReturnSetInfo *rsinfo, List **found, List **reachable, List **conns)
 		{
 			InDoubt    *d = palloc0(sizeof(InDoubt));
 			uint64		fxid = 0;
+			int64		incarnation = 0;
 			unsigned int db;
 			int			sid;
 
 			d->shardId = shard->shardId;
 			d->conn = conn;
 			d->gid = pstrdup(PQgetvalue(res, i, 0));
-			if (sscanf(d->gid, "shardroute_%u_" UINT64_FORMAT "_%d", &db, &fxid, &sid) != 3)
+			if (sscanf(d->gid, "shardroute_%u_" INT64_FORMAT "_" UINT64_FORMAT "_%d",
+					   &db, &incarnation, &fxid, &sid) != 4)
 				continue;
-			d->running = TransactionIdIsInProgress(
-				XidFromFullTransactionId(FullTransactionIdFromU64(fxid)));
+			/* a transaction of an earlier incarnation is not running */
+			d->running = incarnation == (int64) *Incarnation &&
+				TransactionIdIsInProgress(XidFromFullTransactionId(FullTransactionIdFromU64(fxid)));
 			*found = lappend(*found, d);
 		}
 		PQclear(res);

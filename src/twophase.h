@@ -14,11 +14,12 @@
 
 #include "nodes/execnodes.h"
 
-#define TWO_PHASE_GID_LEN 64
+#define TWO_PHASE_GID_LEN 96
 
 extern char *ShardrouteInjectFault;
 extern int	ShardrouteRecoveryInterval;
 
+extern void TwoPhaseInit(void);
 extern void TwoPhaseGid(char *gid, int shardId);
 extern void TwoPhaseRecordCommit(const char *gid);
 extern void InjectFault(const char *step);

@@ -28,6 +28,8 @@
 
 PGDLLEXPORT void ShardrouteWorkerMain(Datum arg);
 
+PG_FUNCTION_INFO_V1(shardroute_log_topology);
+
 /*
  * WorkerInit registers the worker when shardroute.database is set.
  * Called from _PG_init, after the settings are defined.
@@ -51,28 +53,48 @@ WorkerInit(void)
 }
 
 /*
- * LogTopology logs the topology of the worker's database, or why there is
- * none.
+ * LogTopology logs the topology of the current database, without the
+ * statement that caused it (which may carry a shard's password).
  */
 static void
 LogTopology(void)
 {
+	if (SPI_connect() != SPI_OK_CONNECT ||
+		SPI_execute("SELECT shardroute.topology_line()", true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "shardroute: could not read the topology");
+	ereport(LOG,
+			(errmsg("%s", SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+			 errhidestmt(true), errhidecontext(true)));
+	SPI_finish();
+}
+
+/*
+ * shardroute_log_topology implements shardroute.log_topology(), which the
+ * functions that change the topology call.
+ */
+Datum
+shardroute_log_topology(PG_FUNCTION_ARGS)
+{
+	LogTopology();
+	PG_RETURN_VOID();
+}
+
+/*
+ * LogStartTopology logs, at server start, the topology of the worker's
+ * database, or why there is none.
+ */
+static void
+LogStartTopology(void)
+{
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (!OidIsValid(get_extension_oid("shardroute", true)))
+	if (OidIsValid(get_extension_oid("shardroute", true)))
+		LogTopology();
+	else
 		ereport(LOG,
 				(errmsg("shardroute is not installed in database \"%s\"; no sharding topology",
 						ShardrouteDatabase)));
-	else
-	{
-		if (SPI_connect() != SPI_OK_CONNECT ||
-			SPI_execute("SELECT shardroute.topology_line()", true, 1) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-			elog(ERROR, "shardroute: could not read the topology");
-		ereport(LOG,
-				(errmsg("%s", SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))));
-		SPI_finish();
-	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 }
@@ -115,7 +137,7 @@ ShardrouteWorkerMain(Datum arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(ShardrouteDatabase, NULL, 0);
-	LogTopology();
+	LogStartTopology();
 
 	for (;;)
 	{

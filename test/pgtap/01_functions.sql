@@ -14,7 +14,7 @@ SELECT functions_are('shardroute', ARRAY[
     'metadata_changed', 'forget_dropped_tables', 'run_on_shards', 'distributed_name',
     'distribution', 'verify_placement', 'shard_health', 'health', 'register_shard',
     'topology_line', 'options_change', 'stat_shards_counters', 'stat_shards_reset',
-    'shards_for', 'recover_prepared'],
+    'shards_for', 'recover_prepared', 'log_topology'],
     'shardroute has exactly its functions');
 
 -- slot_of and shard_of: one overload per key type, integer result, C,

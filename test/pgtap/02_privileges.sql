@@ -10,7 +10,7 @@ CREATE ROLE shardroute_tap_app NOLOGIN NOSUPERUSER;
 CREATE TABLE public.tap_priv (user_id bigint PRIMARY KEY);
 GRANT ALL ON public.tap_priv TO shardroute_tap_app;
 
-SELECT plan(57);
+SELECT plan(58);
 
 -- ACLs: no EXECUTE for PUBLIC on the administration functions and helpers
 SELECT function_privs_are('shardroute', f, a, 'public', ARRAY[]::text[],
@@ -32,7 +32,8 @@ SELECT function_privs_are('shardroute', f, a, 'public', ARRAY[]::text[],
                ('stat_shards_counters', ARRAY[]::text[]),
                ('stat_shards_reset', ARRAY[]::text[]),
                ('shards_for', ARRAY['text']),
-               ('recover_prepared', ARRAY[]::text[])) v(f, a);
+               ('recover_prepared', ARRAY[]::text[]),
+               ('log_topology', ARRAY[]::text[])) v(f, a);
 
 -- the administration functions belong to shardroute_admin, the read-only
 -- toolkit to shardroute_monitor too

@@ -155,7 +155,6 @@ write_config() {
 		fi
 		if [[ $name == coordinator ]]; then
 			echo "shared_preload_libraries = 'shardroute'"
-			echo "shardroute.database = 'trading_db'"
 		fi
 	} >>"$datadir/postgresql.conf"
 
@@ -245,11 +244,21 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = 'trading_
 SQL
 }
 
+# Makes sure trading_db exists on the coordinator and that its background
+# worker (topology log, recovery of in-doubt transactions) serves it; the
+# setting names a database that must exist, so it is added, with one
+# restart, once the database does.
 setup_coordinator() {
+	local datadir=$CLUSTER_DIR/coordinator
 	admin_sql coordinator <<'SQL'
 SELECT 'CREATE DATABASE trading_db'
 WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = 'trading_db') \gexec
 SQL
+	if ! grep -q "^shardroute.database" "$datadir/postgresql.conf"; then
+		echo "shardroute.database = 'trading_db'" | as_pg tee -a "$datadir/postgresql.conf" >/dev/null
+		as_pg "$PG_BINDIR/pg_ctl" restart -D "$datadir" -l "$datadir/coordinator.log" -m fast -w \
+			-t "$START_TIMEOUT" >/dev/null || die "could not restart the coordinator"
+	fi
 }
 
 cmd_start() {

@@ -80,6 +80,8 @@ unlike($out, qr/not used by trust auth/, 'the password is never printed');
 
 ok($coord->log_contains(qr/Initializing 3-way database sharding/),
 	'the coordinator logs the topology');
+ok(!$coord->log_contains(qr/not used by trust auth/),
+	'and never the shard password, nor a statement that carries it');
 my $offset = -s $coord->logfile;
 $coord->restart;
 ok($coord->wait_for_log(qr/Initializing 3-way database sharding/, $offset),

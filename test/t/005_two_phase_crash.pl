@@ -1,0 +1,126 @@
+# Two-phase commit under crashes: the coordinator is killed with SIGKILL at
+# each step of a transaction that writes to two shards (the test-only
+# setting shardroute.inject_fault picks the step), and once with a shard
+# stopped while its part is prepared.  After each, the recovery worker must
+# leave no prepared transaction on any shard, no partial transaction, and
+# every acknowledged write in place.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my @shards;
+for my $i (0 .. 1)
+{
+	my $shard = PostgreSQL::Test::Cluster->new("shard$i");
+	$shard->init;
+	$shard->append_conf('postgresql.conf', 'max_prepared_transactions = 10');
+	$shard->start;
+	push @shards, $shard;
+}
+my $coord = PostgreSQL::Test::Cluster->new('coordinator');
+$coord->init;
+$coord->append_conf(
+	'postgresql.conf', q{
+shared_preload_libraries = 'shardroute'
+shardroute.database = 'postgres'
+shardroute.recovery_interval = 1
+restart_after_crash = on
+});
+$coord->start;
+$coord->safe_psql('postgres', 'CREATE EXTENSION shardroute CASCADE');
+for my $shard (@shards)
+{
+	my ($host, $port) = ($shard->host, $shard->port);
+	$coord->safe_psql('postgres',
+		"SELECT shardroute.add_shard('host=$host port=$port dbname=postgres')");
+}
+$coord->safe_psql('postgres',
+	"CREATE TABLE ledger (user_id bigint NOT NULL, step text NOT NULL, PRIMARY KEY (user_id, step)); SELECT shardroute.distribute_table('ledger')"
+);
+my @user = map {
+	$coord->safe_psql('postgres',
+		"SELECT min(g) FROM generate_series(1, 100) g WHERE shardroute.shard_of(g) = $_")
+} 0 .. 1;
+
+# an acknowledged two-shard transaction, before any crash
+$coord->safe_psql('postgres',
+	"BEGIN; INSERT INTO ledger VALUES ($user[0], 'acked'), ($user[1], 'acked'); COMMIT;");
+
+# rows of a step on each shard, counted on the shards themselves
+sub rows_on_shards
+{
+	my ($step) = @_;
+	return join(',',
+		map { $_->safe_psql('postgres', "SELECT count(*) FROM ledger WHERE step = '$step'") }
+		  @shards);
+}
+
+# wait until no shard holds a prepared transaction
+sub wait_resolved
+{
+	my ($name) = @_;
+	for my $i (0 .. $#shards)
+	{
+		ok( $shards[$i]->poll_query_until(
+				'postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'),
+			"$name: no prepared transaction left on shard $i");
+	}
+}
+
+# crash the coordinator at a step of a transaction that writes rows
+# labelled $label to both shards; returns once it accepts connections again
+sub crash_at
+{
+	my ($step, $label) = @_;
+	my $offset = -s $coord->logfile;
+	my ($ret) = $coord->psql('postgres',
+		"SET shardroute.inject_fault = '$step'; BEGIN; INSERT INTO ledger VALUES ($user[0], '$label'), ($user[1], '$label'); COMMIT;"
+	);
+	isnt($ret, 0, "$label: the client gets no acknowledgement");
+	$coord->poll_query_until('postgres', 'SELECT true')
+	  or die "coordinator did not come back";
+	ok($coord->log_contains(qr/injected crash at two-phase commit step "$step"/, $offset),
+		"$label: the coordinator crashed at step $step");
+}
+
+my %expected = (
+	'before-prepare' => '0,0',
+	'after-prepare' => '0,0',
+	'after-commit-record' => '0,0',
+	'after-local-commit' => '1,1',
+	'after-commit-prepared' => '1,1');
+for my $step (sort keys %expected)
+{
+	crash_at($step, $step);
+	wait_resolved($step);
+	is(rows_on_shards($step), $expected{$step},
+		"$step: " . ($expected{$step} eq '1,1' ? 'committed on both shards' : 'rolled back on both shards'));
+}
+
+# a shard down while its part is prepared: resolved when it comes back
+$shards[1]->stop('fast');
+my ($ret) = $coord->psql('postgres',
+	"BEGIN; INSERT INTO ledger VALUES ($user[0], 'shard-down'), ($user[1], 'shard-down'); COMMIT;");
+isnt($ret, 0, 'a transaction that needs a stopped shard fails');
+is($shards[0]->safe_psql('postgres', "SELECT count(*) FROM ledger WHERE step = 'shard-down'"),
+	0, 'and leaves nothing on the other shard');
+
+$shards[1]->start;
+crash_at('after-local-commit', 'shard-restarted');
+$shards[1]->stop('immediate');
+ok($shards[0]->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'),
+	'the reachable shard is resolved while the other is down');
+$shards[1]->start;
+wait_resolved('shard back');
+is(rows_on_shards('shard-restarted'), '1,1',
+	'the part prepared on the stopped shard is committed when it comes back');
+
+is(rows_on_shards('acked'), '1,1', 'the acknowledged transaction is intact');
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM shardroute.health() WHERE in_doubt_transactions > 0'),
+	0, 'health() shows no in-doubt transaction');
+my $recovered = $coord->safe_psql('postgres', 'SELECT count(*) FROM shardroute.recover_prepared()');
+is($recovered, 0, 'recover_prepared() on demand finds nothing left to do');
+
+done_testing();
