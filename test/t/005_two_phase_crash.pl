@@ -123,4 +123,19 @@ is($coord->safe_psql('postgres', 'SELECT count(*) FROM shardroute.health() WHERE
 my $recovered = $coord->safe_psql('postgres', 'SELECT count(*) FROM shardroute.recover_prepared()');
 is($recovered, 0, 'recover_prepared() on demand finds nothing left to do');
 
+# with the worker stopped, recover_prepared() resolves on demand and says how
+$coord->safe_psql('postgres',
+	'ALTER SYSTEM SET shardroute.recovery_interval = 0; SELECT pg_reload_conf()');
+crash_at('after-local-commit', 'on-demand');
+is( $coord->safe_psql(
+		'postgres',
+		'SELECT count(*) FROM shardroute.health() WHERE in_doubt_transactions > 0'),
+	2,
+	'both parts stay in doubt without the worker');
+is( $coord->safe_psql(
+		'postgres', 'SELECT string_agg(shard_id || \':\' || action, \',\' ORDER BY shard_id) FROM shardroute.recover_prepared()'),
+	'0:committed,1:committed',
+	'recover_prepared() commits them and reports it');
+is(rows_on_shards('on-demand'), '1,1', 'the transaction is complete on both shards');
+
 done_testing();
