@@ -991,6 +991,17 @@ FinishPrepared(bool commit)
 			FlushErrorState();
 		}
 		PG_END_TRY();
+		/*
+		 * A part that does not exist or is busy is being (or was) finished by
+		 * recovery, which has the same commit record to go by.
+		 */
+		if (!ok && failed && PQresultErrorField(failed, PG_DIAG_SQLSTATE) &&
+			(strcmp(PQresultErrorField(failed, PG_DIAG_SQLSTATE), "42704") == 0 ||
+			 strcmp(PQresultErrorField(failed, PG_DIAG_SQLSTATE), "55006") == 0))
+		{
+			PQclear(failed);
+			ok = true;
+		}
 		if (!ok)
 		{
 			ereport(WARNING,

@@ -361,6 +361,12 @@ ShardrouteRecoverPrepared(ReturnSetInfo *rsinfo)
 			if (commit)
 				obsolete = lappend(obsolete, d->gid);
 		}
+		else if (PQresultErrorField(res, PG_DIAG_SQLSTATE) &&
+				 (strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42704") == 0 ||
+				  strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "55006") == 0))
+		{
+			/* its own backend finished it meanwhile (or is doing so) */
+		}
 		else
 			Report(rsinfo, d->shardId, d->gid,
 				   psprintf("failed: %s", pchomp(PQerrorMessage(d->conn))));

@@ -8,29 +8,13 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use ShardrouteNodes;
 use Time::HiRes qw(time);
 
-my @shards;
-for my $i (0 .. 2)
-{
-	my $shard = PostgreSQL::Test::Cluster->new("shard$i");
-	$shard->init;
-	# two-phase commit across shards needs prepared transactions
-	$shard->append_conf('postgresql.conf', 'max_prepared_transactions = 10');
-	$shard->start;
-	push @shards, $shard;
-}
-my $coord = PostgreSQL::Test::Cluster->new('coordinator');
-$coord->init;
-$coord->append_conf('postgresql.conf', "shared_preload_libraries = 'shardroute'");
-$coord->start;
-$coord->safe_psql('postgres', 'CREATE EXTENSION shardroute CASCADE');
-for my $shard (@shards)
-{
-	my ($host, $port) = ($shard->host, $shard->port);
-	$coord->safe_psql('postgres',
-		"SELECT shardroute.add_shard('host=$host port=$port dbname=postgres')");
-}
+my @shards = start_shards(3);
+my $coord = start_coordinator('', @shards);
 $coord->safe_psql(
 	'postgres', q{
 CREATE TABLE orders (order_id bigserial, user_id bigint NOT NULL, PRIMARY KEY (user_id, order_id));

@@ -9,19 +9,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use ShardrouteNodes;
 
-my @shards = map {
-	my $s = PostgreSQL::Test::Cluster->new("shard$_");
-	$s->init;
-	$s->append_conf('postgresql.conf', 'max_prepared_transactions = 10');
-	$s->start;
-	$s
-} 0 .. 1;
-my $coord = PostgreSQL::Test::Cluster->new('coordinator');
-$coord->init;
-$coord->append_conf('postgresql.conf', "shared_preload_libraries = 'shardroute'");
-$coord->start;
-$coord->safe_psql('postgres', 'CREATE EXTENSION shardroute CASCADE');
+my @shards = start_shards(2);
+my $coord = start_coordinator('');
 
 my $script = $coord->config_data('--bindir') . '/shardroute-register-env';
 ok(-x $script, 'make install puts shardroute-register-env next to psql');

@@ -9,18 +9,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use ShardrouteNodes;
 
 my $repo = $ENV{TESTDIR} || '.';
-my @shards = map {
-	my $s = PostgreSQL::Test::Cluster->new("shard$_");
-	$s->init;
-	# the manifests' URLs name a host and port, as Services do
-	$s->append_conf('postgresql.conf',
-		"listen_addresses = '127.0.0.1'\nmax_prepared_transactions = 10");
-	$s->start;
-	$s->safe_psql('postgres', 'CREATE DATABASE trading_db');
-	$s
-} 0 .. 2;
+# the manifests' URLs name a host and port, as Services do
+my @shards = start_shards(3, "listen_addresses = '127.0.0.1'\n");
+$_->safe_psql('postgres', 'CREATE DATABASE trading_db') for @shards;
 my $coord = PostgreSQL::Test::Cluster->new('coordinator');
 $coord->init;
 $coord->append_conf('postgresql.conf',

@@ -9,33 +9,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use ShardrouteNodes;
 
-my @shards;
-for my $i (0 .. 1)
-{
-	my $shard = PostgreSQL::Test::Cluster->new("shard$i");
-	$shard->init;
-	$shard->append_conf('postgresql.conf', 'max_prepared_transactions = 10');
-	$shard->start;
-	push @shards, $shard;
-}
-my $coord = PostgreSQL::Test::Cluster->new('coordinator');
-$coord->init;
-$coord->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'shardroute'
-shardroute.database = 'postgres'
-shardroute.recovery_interval = 1
-restart_after_crash = on
-});
-$coord->start;
-$coord->safe_psql('postgres', 'CREATE EXTENSION shardroute CASCADE');
-for my $shard (@shards)
-{
-	my ($host, $port) = ($shard->host, $shard->port);
-	$coord->safe_psql('postgres',
-		"SELECT shardroute.add_shard('host=$host port=$port dbname=postgres')");
-}
+my @shards = start_shards(2);
+my $coord = start_coordinator(
+	"shardroute.database = 'postgres'\nshardroute.recovery_interval = 1\nrestart_after_crash = on\n",
+	@shards);
 $coord->safe_psql('postgres',
 	"CREATE TABLE ledger (user_id bigint NOT NULL, step text NOT NULL, PRIMARY KEY (user_id, step)); SELECT shardroute.distribute_table('ledger')"
 );

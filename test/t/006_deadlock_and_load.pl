@@ -8,28 +8,13 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use ShardrouteNodes;
 use Time::HiRes qw(time);
 
-my @shards;
-for my $i (0 .. 2)
-{
-	my $shard = PostgreSQL::Test::Cluster->new("shard$i");
-	$shard->init;
-	$shard->append_conf('postgresql.conf', 'max_prepared_transactions = 10');
-	$shard->start;
-	push @shards, $shard;
-}
-my $coord = PostgreSQL::Test::Cluster->new('coordinator');
-$coord->init;
-$coord->append_conf('postgresql.conf', "shared_preload_libraries = 'shardroute'\nshardroute.connect_timeout = 2");
-$coord->start;
-$coord->safe_psql('postgres', 'CREATE EXTENSION shardroute CASCADE');
-for my $shard (@shards)
-{
-	my ($host, $port) = ($shard->host, $shard->port);
-	$coord->safe_psql('postgres',
-		"SELECT shardroute.add_shard('host=$host port=$port dbname=postgres')");
-}
+my @shards = start_shards(3);
+my $coord = start_coordinator("shardroute.connect_timeout = 2\n", @shards);
 $coord->safe_psql(
 	'postgres', q{
 CREATE TABLE accounts (user_id bigint PRIMARY KEY, balance bigint NOT NULL);
