@@ -47,3 +47,12 @@ INSERT INTO ledger VALUES (:u0, 6);
 PREPARE TRANSACTION 'local';
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM ledger WHERE entry = 6;
+-- a SELECT whose WITH query writes counts as a write: two shards, two phases
+SELECT shardroute.stat_shards_reset();
+BEGIN;
+INSERT INTO ledger VALUES (:u0, 7);
+WITH moved AS (UPDATE ledger SET entry = 8 WHERE user_id = :u1 AND entry = 4 RETURNING 1)
+SELECT count(*) AS moved FROM moved;
+COMMIT;
+SELECT shard_id, two_phase_commits FROM shardroute.stat_shards ORDER BY shard_id;
+SELECT user_id = :u0 AS on_shard0, entry FROM ledger WHERE entry IN (7, 8) ORDER BY entry;

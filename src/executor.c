@@ -138,8 +138,10 @@ BeginRemote(CustomScanState *node, EState *estate, int eflags)
 	state->decoder = CreateRowDecoder(desc, ncolumns, attnums, state->binary);
 	if (cscan->custom_exprs != NIL)
 		state->pin = ExecInitExpr(linitial(cscan->custom_exprs), &node->ss.ps);
+	/* a SELECT writes too when a WITH query of it modifies */
 	state->writes = cscan->methods == &RouterScanMethods &&
-		intVal(list_nth(priv, ROUTER_PRIVATE_COMMAND)) != CMD_SELECT;
+		(intVal(list_nth(priv, ROUTER_PRIVATE_COMMAND)) != CMD_SELECT ||
+		 estate->es_plannedstmt->hasModifyingCTE);
 
 	cb = palloc0(sizeof(MemoryContextCallback));
 	cb->func = ClearResults;

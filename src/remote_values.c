@@ -29,9 +29,7 @@
 bool
 TypeIsPortable(Oid typid)
 {
-	return typid < FirstGenbkiObjectId && typid != RECORDOID &&
-		OidIsValid(get_typ_typrelid(typid)) == false &&
-		type_is_rowtype(typid) == false;
+	return typid < FirstGenbkiObjectId && !type_is_rowtype(typid);
 }
 
 /*
