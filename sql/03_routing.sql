@@ -75,3 +75,12 @@ SELECT count(*) AS orders_on_shard1 FROM orders;
 \c :"shard2"
 SELECT count(*) AS orders_on_shard2 FROM orders;
 \c :"coord"
+-- a modifying WITH query on a distributed table must be pinned, or is refused
+WITH u AS (UPDATE orders SET status = 'cte' WHERE user_id = 2 RETURNING order_id) SELECT count(*) FROM u;
+WITH u AS (UPDATE orders SET status = 'cte' WHERE symbol = 'IBM' RETURNING order_id) SELECT count(*) FROM u;
+\echo :LAST_ERROR_SQLSTATE
+WITH d AS (DELETE FROM orders WHERE symbol = 'nothing' RETURNING 1) SELECT count(*) FROM d;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FILTER (WHERE status = 'cte') AS cte_updated FROM orders;
+WITH u AS (UPDATE orders SET user_id = 5 WHERE user_id = 2 RETURNING 1) SELECT count(*) FROM u;
+\echo :LAST_ERROR_SQLSTATE

@@ -87,6 +87,7 @@ typedef struct Analysis
 	bool		hasLocal;		/* reads a relation that is not distributed */
 	bool		unshippable;	/* uses what a shard may not have */
 	bool		insertCte;		/* INSERTs into a distributed table in a CTE */
+	bool		writeCte;		/* writes a distributed table in a CTE */
 } Analysis;
 
 /* Context of the parameter renumbering mutator */
@@ -465,6 +466,26 @@ SubqueryIsTransparent(Query *sub, TargetEntry *te)
 }
 
 /*
+ * CheckKeyNotUpdated refuses an UPDATE that assigns the distribution
+ * column of its distributed target: the row would stay on the old key's
+ * shard.
+ */
+static void
+CheckKeyNotUpdated(Query *update, DistTable *target)
+{
+	ListCell   *lc;
+
+	foreach(lc, update->targetList)
+		if (((TargetEntry *) lfirst(lc))->resno == target->keyAttno)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot update distribution column \"%s\" of table \"%s\"",
+							target->keyName, get_rel_name(target->relid)),
+					 errhint("Delete the row and insert it again with the new \"%s\".",
+							 target->keyName)));
+}
+
+/*
  * AnalyzeLevel records what one query level holds: its relations, the
  * links of its subqueries' output columns, and its join conditions.
  */
@@ -521,9 +542,17 @@ AnalyzeLevel(Analysis *a, Query *query)
 		CommonTableExpr *cte = lfirst(lc);
 		Query	   *cq = (Query *) cte->ctequery;
 
-		if (cq->commandType == CMD_INSERT &&
-			GetDistTable(rt_fetch(cq->resultRelation, cq->rtable)->relid))
-			a->insertCte = true;
+		DistTable  *written = cq->commandType != CMD_SELECT && cq->resultRelation > 0
+			? GetDistTable(rt_fetch(cq->resultRelation, cq->rtable)->relid) : NULL;
+
+		if (written)
+		{
+			if (cq->commandType == CMD_UPDATE)
+				CheckKeyNotUpdated(cq, written);
+			a->writeCte = true;
+			a->insertCte |= cq->commandType != CMD_UPDATE &&
+				cq->commandType != CMD_DELETE;
+		}
 	}
 	AnalyzeJoinTree(a, (Node *) query->jointree);
 }
@@ -930,18 +959,7 @@ ShardroutePlanner(Query *parse, const char *query_string, int cursorOptions,
 						get_rel_name(target->relid)),
 				 errhint("Use INSERT ... ON CONFLICT, UPDATE or DELETE.")));
 	if (target && parse->commandType == CMD_UPDATE)
-	{
-		ListCell   *lc;
-
-		foreach(lc, parse->targetList)
-			if (((TargetEntry *) lfirst(lc))->resno == target->keyAttno)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("cannot update distribution column \"%s\" of table \"%s\"",
-								target->keyName, get_rel_name(target->relid)),
-						 errhint("Delete the row and insert it again with the new \"%s\".",
-								 target->keyName)));
-	}
+		CheckKeyNotUpdated(parse, target);
 
 	pin = RoutePin(&a);
 	if (pin)
@@ -953,6 +971,11 @@ ShardroutePlanner(Query *parse, const char *query_string, int cursorOptions,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot insert into a distributed table in a WITH query"),
 				 errhint("Run the INSERT as a statement of its own.")));
+	if (a.writeCte)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot update or delete from a distributed table in a WITH query that is not pinned to one key"),
+				 errhint("Add a condition on the distribution column to every distributed table of the statement, or run the UPDATE or DELETE as a statement of its own.")));
 	if (parse->rowMarks != NIL && parse->commandType == CMD_SELECT)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
