@@ -84,3 +84,8 @@ WITH d AS (DELETE FROM orders WHERE symbol = 'nothing' RETURNING 1) SELECT count
 SELECT count(*) FILTER (WHERE status = 'cte') AS cte_updated FROM orders;
 WITH u AS (UPDATE orders SET user_id = 5 WHERE user_id = 2 RETURNING 1) SELECT count(*) FROM u;
 \echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM (SELECT * FROM orders FOR SHARE) s;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM orders TABLESAMPLE SYSTEM (50);
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM orders TABLESAMPLE SYSTEM (100) WHERE user_id = 1;

@@ -88,6 +88,8 @@ typedef struct Analysis
 	bool		unshippable;	/* uses what a shard may not have */
 	bool		insertCte;		/* INSERTs into a distributed table in a CTE */
 	bool		writeCte;		/* writes a distributed table in a CTE */
+	bool		locksRows;		/* FOR UPDATE/SHARE at some level */
+	bool		samples;		/* TABLESAMPLE on a distributed table */
 } Analysis;
 
 /* Context of the parameter renumbering mutator */
@@ -507,6 +509,7 @@ AnalyzeLevel(Analysis *a, Query *query)
 			a->rtable = lappend(a->rtable, rte);
 			if (dist)
 			{
+				a->samples |= rte->tablesample != NULL;
 				a->distKeys = lappend_int(a->distKeys,
 										  FindNode(a, query, rti, dist->keyAttno));
 				a->distRelids = lappend_oid(a->distRelids, rte->relid);
@@ -554,6 +557,7 @@ AnalyzeLevel(Analysis *a, Query *query)
 				cq->commandType != CMD_DELETE;
 		}
 	}
+	a->locksRows |= query->rowMarks != NIL;
 	AnalyzeJoinTree(a, (Node *) query->jointree);
 }
 
@@ -976,7 +980,12 @@ ShardroutePlanner(Query *parse, const char *query_string, int cursorOptions,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot update or delete from a distributed table in a WITH query that is not pinned to one key"),
 				 errhint("Add a condition on the distribution column to every distributed table of the statement, or run the UPDATE or DELETE as a statement of its own.")));
-	if (parse->rowMarks != NIL && parse->commandType == CMD_SELECT)
+	if (a.samples)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot use TABLESAMPLE on a distributed table in a statement that may read several shards"),
+				 errhint("Add a condition on the distribution column so that the statement runs on one shard.")));
+	if (a.locksRows)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot lock rows of distributed tables in a statement that may read several shards"),
