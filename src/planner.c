@@ -681,13 +681,22 @@ RoutePin(Analysis *a)
 /*
  * OutputTargetLists builds a CustomScan's scan and plan target lists for
  * the output columns outputs (non-junk entries only): the scan tuple holds
- * the shard's columns, the plan returns them as they are.
+ * the shard's columns, the plan returns them as they are.  The scan
+ * columns are Vars of an RTE "remote_scan" appended to *rtable, which names
+ * them for EXPLAIN VERBOSE and is otherwise ignored.
  */
 static void
-OutputTargetLists(CustomScan *scan, List *outputs, bool *binary)
+OutputTargetLists(CustomScan *scan, List *outputs, List **rtable, bool *binary)
 {
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	Index		rtindex;
 	ListCell   *lc;
 	AttrNumber	resno = 0;
+
+	rte->rtekind = RTE_FUNCTION;
+	rte->eref = makeAlias("remote_scan", NIL);
+	*rtable = lappend(*rtable, rte);
+	rtindex = list_length(*rtable);
 
 	*binary = true;
 	foreach(lc, outputs)
@@ -696,14 +705,17 @@ OutputTargetLists(CustomScan *scan, List *outputs, bool *binary)
 		Oid			type = exprType((Node *) te->expr);
 		int32		typmod = exprTypmod((Node *) te->expr);
 		Oid			collation = exprCollation((Node *) te->expr);
+		char	   *name = te->resname ? te->resname : "?column?";
 
 		if (te->resjunk)
 			continue;
 		resno++;
 		*binary &= TypeIsPortable(type);
+		rte->eref->colnames = lappend(rte->eref->colnames, makeString(pstrdup(name)));
 		scan->custom_scan_tlist =
 			lappend(scan->custom_scan_tlist,
-					makeTargetEntry((Expr *) makeNullConst(type, typmod, collation),
+					makeTargetEntry((Expr *) makeVar(rtindex, resno, type, typmod,
+													 collation, 0),
 									resno, te->resname, false));
 		scan->scan.plan.targetlist =
 			lappend(scan->scan.plan.targetlist,
@@ -744,8 +756,9 @@ NewPlannedStmt(Query *parse, Plan *planTree, List *rtable)
 	stmt->planTree = planTree;
 	stmt->rtable = rtable;
 	foreach(lc, rtable)
-		stmt->relationOids = lappend_oid(stmt->relationOids,
-										 ((RangeTblEntry *) lfirst(lc))->relid);
+		if (((RangeTblEntry *) lfirst(lc))->rtekind == RTE_RELATION)
+			stmt->relationOids = lappend_oid(stmt->relationOids,
+											 ((RangeTblEntry *) lfirst(lc))->relid);
 	stmt->stmt_location = parse->stmt_location;
 	stmt->stmt_len = parse->stmt_len;
 	return stmt;
@@ -766,7 +779,7 @@ PlanRouted(Query *parse, Analysis *a, Expr *pin, int cursorOptions)
 
 	scan->methods = &RouterScanMethods;
 	OutputTargetLists(scan, parse->commandType == CMD_SELECT ? parse->targetList
-					  : parse->returningList, &binary);
+					  : parse->returningList, &a->rtable, &binary);
 	scan->custom_exprs = list_make1(pin);
 	scan->custom_private = MakePrivate(DeparseQueryForShard(remote),
 									   exprType((Node *) pin), binary, &ctx,
@@ -912,7 +925,7 @@ PlanInsert(Query *parse, DistTable *dist, int cursorOptions,
 
 	scan = makeNode(CustomScan);
 	scan->methods = &InsertScanMethods;
-	OutputTargetLists(scan, parse->returningList, &binary);
+	OutputTargetLists(scan, parse->returningList, &stmt->rtable, &binary);
 	scan->custom_plans = list_make1(stmt->planTree);
 	ctx.types = list_concat(ctx.types, rowTypes);
 	scan->custom_private = MakePrivate(DeparseQueryForShard(remote),
