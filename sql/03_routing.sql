@@ -38,6 +38,7 @@ EXPLAIN (COSTS OFF) SELECT order_id FROM orders WHERE user_id = 1 ORDER BY order
 EXPLAIN (COSTS OFF) SELECT u.username, o.symbol FROM users u JOIN orders o ON o.user_id = u.user_id WHERE u.user_id = 2;
 EXPLAIN (COSTS OFF) UPDATE orders SET status = 'filled' WHERE user_id = 3;
 EXPLAIN (COSTS OFF) INSERT INTO orders (user_id, symbol, side, quantity, price) VALUES (1, 'X', 'buy', 1, 1);
+EXPLAIN (VERBOSE, COSTS OFF) SELECT order_id, quantity * price AS value FROM orders WHERE user_id = 1 ORDER BY order_id DESC LIMIT 3;
 -- pinned writes
 UPDATE orders SET status = 'filled' WHERE user_id = 3 RETURNING symbol, status;
 UPDATE positions SET quantity = quantity - 1 WHERE user_id = 1 AND symbol = 'AAPL';
