@@ -133,3 +133,14 @@ SELECT user_id, quantity FROM positions WHERE symbol = 'UPX' ORDER BY user_id;
 -- connection options of the server reach the shard (shard 1 was added with application_name)
 SELECT min(user_id) AS user_on_shard1 FROM users WHERE shardroute.shard_of(user_id) = 1 \gset
 SELECT current_setting('application_name') AS shard_application_name FROM users WHERE user_id = :user_on_shard1;
+-- statement_timeout cancels the statement on the shard too; the session goes on
+SET statement_timeout = '1s';
+SELECT pg_sleep(30) FROM users WHERE user_id = 1;
+\echo :LAST_ERROR_SQLSTATE
+BEGIN;
+INSERT INTO orders (user_id, symbol, side, quantity, price) VALUES (1, 'TIMEOUT', 'buy', 1, 1);
+SELECT pg_sleep(30) FROM users WHERE user_id = 1;
+ROLLBACK;
+RESET statement_timeout;
+SELECT count(*) AS timeout_orders FROM orders WHERE symbol = 'TIMEOUT';
+SELECT count(*) FROM users WHERE user_id = 1;
