@@ -624,8 +624,7 @@ NewRemoteState(const CustomExecMethods *methods)
 }
 
 /*
- * CreateRouterState, CreateInsertState and CreateScanState create the
- * execution state of each node.
+ * CreateRouterState creates the execution state of a ShardrouteRouter.
  */
 static Node *
 CreateRouterState(CustomScan *cscan)
@@ -633,12 +632,18 @@ CreateRouterState(CustomScan *cscan)
 	return NewRemoteState(&RouterExecMethods);
 }
 
+/*
+ * CreateInsertState creates the execution state of a ShardrouteInsert.
+ */
 static Node *
 CreateInsertState(CustomScan *cscan)
 {
 	return NewRemoteState(&InsertExecMethods);
 }
 
+/*
+ * CreateScanState creates the execution state of a ShardrouteScan.
+ */
 static Node *
 CreateScanState(CustomScan *cscan)
 {
