@@ -372,7 +372,7 @@ FlushRows(RemoteState *state, List *buffers, bool onlyBatch)
 			estate->es_processed += changed;
 			CountShard(rows->shardId, COUNTER_STATEMENTS, 1);
 			CountShard(rows->shardId, COUNTER_ROWS, changed);
-			for (int t = 0; t < PQntuples(res); t++)
+			for (int t = 0; state->returning && t < PQntuples(res); t++)
 			{
 				MemoryContext old = MemoryContextSwitchTo(state->batchContext);
 
@@ -492,14 +492,16 @@ ExecInsert(CustomScanState *node)
 		state->started = true;
 		RunInsert(state);
 	}
-	if (!tuplestore_gettupleslot(state->returning, true, false,
+	if (state->returning == NULL ||
+		!tuplestore_gettupleslot(state->returning, true, false,
 								 state->returningSlot))
 		return NULL;
 	return state->returningSlot;
 }
 
 /*
- * BeginInsert starts the source plan and the RETURNING store.
+ * BeginInsert starts the source plan, and the store of RETURNING rows when
+ * the INSERT returns any.
  */
 static void
 BeginInsert(CustomScanState *node, EState *estate, int eflags)
@@ -510,10 +512,13 @@ BeginInsert(CustomScanState *node, EState *estate, int eflags)
 	BeginRemote(node, estate, eflags);
 	node->custom_ps = list_make1(ExecInitNode(linitial(cscan->custom_plans),
 											  estate, eflags));
-	state->returning = tuplestore_begin_heap(false, false, work_mem);
-	state->returningSlot =
-		ExecInitExtraTupleSlot(estate, node->ss.ss_ScanTupleSlot->tts_tupleDescriptor,
-							   &TTSOpsMinimalTuple);
+	if (cscan->custom_scan_tlist != NIL)
+	{
+		state->returning = tuplestore_begin_heap(false, false, work_mem);
+		state->returningSlot =
+			ExecInitExtraTupleSlot(estate, node->ss.ss_ScanTupleSlot->tts_tupleDescriptor,
+								   &TTSOpsMinimalTuple);
+	}
 	state->batchContext = AllocSetContextCreate(CurrentMemoryContext,
 												"shardroute insert batch",
 												ALLOCSET_DEFAULT_SIZES);
