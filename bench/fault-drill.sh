@@ -37,7 +37,8 @@
 #   --users       demo users loaded; inserts pick user 1 .. U (default 10000)
 #   --dir         working directory, recreated by each run (default /tmp/shardroute-drill);
 #                 the cluster lives in DIR/cluster, scripts, outputs and server logs in DIR/work
-#   --port        base port (default 56600): coordinator P, shards P+1 .. P+3
+#   --port        base port (default 26600; below the kernel's ephemeral ports, which the
+#                 drill's own connections use): coordinator P, shards P+1 .. P+3
 #   --keep        leave the cluster running at the end (default: destroy it)
 #   --no-install  skip test/scripts/install-deps.sh and make install
 # Meant to run as root on Debian 12; the servers run as the postgres OS user.
@@ -57,18 +58,12 @@ WORKERS=4
 DURATION=30
 USERS=10000
 DIR=/tmp/shardroute-drill
-PORT=56600
+PORT=26600
 KEEP=0
 INSTALL=1
 
-die() {
-	echo "fault-drill.sh: error: $*" >&2
-	exit 1
-}
-
-need_value() {
-	[[ $# -ge 2 && -n $2 ]] || die "$1 needs a value"
-}
+# shellcheck source=bench/common.sh
+source "$REPO/bench/common.sh"
 
 while (($#)); do
 	case $1 in
@@ -102,23 +97,8 @@ VICTIM_DIR=$CLUSTER_DIR/shard-$VICTIM
 
 # ---------------------------------------------------------------- setup ----
 
-if ((INSTALL)); then
-	echo "==== installing packages and shardroute ===="
-	bash "$REPO/test/scripts/install-deps.sh"
-	make -C "$REPO" -j"$(nproc)" PG_CONFIG="$PG_CONFIG" >/dev/null
-	make -C "$REPO" install PG_CONFIG="$PG_CONFIG" >/dev/null
-fi
-[[ -x $PG_CONFIG ]] || die "no $PG_CONFIG; install postgresql-server-dev-15 or drop --no-install"
-PG_BINDIR=$("$PG_CONFIG" --bindir)
+install_shardroute
 
-# Runs a command as the OS user that owns the servers.
-as_pg() {
-	if [[ $EUID -eq 0 ]]; then
-		(cd "$DIR" && runuser -u postgres -- "$@")
-	else
-		(cd "$DIR" && "$@")
-	fi
-}
 
 # The working directory belongs to the drill: a marker file says so, and a
 # directory without it is never deleted.

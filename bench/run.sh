@@ -29,7 +29,8 @@
 #   --duration  seconds per pgbench run (default 60)
 #   --users     users loaded, each with one position (default 100000)
 #   --dir       working directory, recreated by each run (default /tmp/shardroute-bench)
-#   --port      base port (default 56500): shardroute P .. P+3, direct P+10,
+#   --port      base port (default 26500; below the kernel's ephemeral ports, which the
+#               benchmark's own connections use): shardroute P .. P+3, direct P+10,
 #               native-fdw P+20 .. P+23
 #   --no-install  skip test/scripts/install-deps.sh and make install
 # Meant to run as root on Debian 12; the servers run as the postgres OS user.
@@ -50,17 +51,11 @@ DURATION=60
 TARGET=all
 USERS=100000
 DIR=/tmp/shardroute-bench
-PORT=56500
+PORT=26500
 INSTALL=1
 
-die() {
-	echo "run.sh: error: $*" >&2
-	exit 1
-}
-
-need_value() {
-	[[ $# -ge 2 && -n $2 ]] || die "$1 needs a value"
-}
+# shellcheck source=bench/common.sh
+source "$REPO/bench/common.sh"
 
 while (($#)); do
 	case $1 in
@@ -97,24 +92,9 @@ SOLO_DURATION=$((DURATION < 20 ? DURATION : 20))
 
 # ---------------------------------------------------------------- setup ----
 
-if ((INSTALL)); then
-	echo "==== installing packages and shardroute ===="
-	bash "$REPO/test/scripts/install-deps.sh"
-	make -C "$REPO" -j"$CORES" PG_CONFIG="$PG_CONFIG" >/dev/null
-	make -C "$REPO" install PG_CONFIG="$PG_CONFIG" >/dev/null
-fi
-[[ -x $PG_CONFIG ]] || die "no $PG_CONFIG; install postgresql-server-dev-15 or drop --no-install"
-PG_BINDIR=$("$PG_CONFIG" --bindir)
+install_shardroute
 CLK_TCK=$(getconf CLK_TCK)
 
-# Runs a command as the OS user that owns the servers.
-as_pg() {
-	if [[ $EUID -eq 0 ]]; then
-		(cd "$DIR" && runuser -u postgres -- "$@")
-	else
-		(cd "$DIR" && "$@")
-	fi
-}
 
 # The working directory belongs to the benchmark: a marker file says so, and
 # a directory without it is never deleted.
