@@ -36,7 +36,9 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "pgtime.h"
 #include "storage/latch.h"
+#include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -68,6 +70,19 @@ typedef struct PreparedEntry
 static const char *const SyncedSettings[] = {"TimeZone", "DateStyle", "IntervalStyle", "lock_timeout"};
 #define NUM_SYNCED_SETTINGS lengthof(SyncedSettings)
 
+/*
+ * The variables behind SyncedSettings: while they keep their values, the
+ * settings need no comparing (a cheap test on every batch).
+ */
+typedef struct SettingsStamp
+{
+	pg_tz	   *timezone;
+	int			dateStyle;
+	int			dateOrder;
+	int			intervalStyle;
+	int			lockTimeout;
+} SettingsStamp;
+
 /* Hash key of a connection: one per shard and local user */
 typedef struct ConnectionKey
 {
@@ -89,6 +104,8 @@ struct ShardConnection
 	HTAB	   *prepared;		/* key -> PreparedEntry */
 	uint32		nextStatement;
 	char	   *settings[NUM_SYNCED_SETTINGS];	/* last value sent, or NULL */
+	SettingsStamp stamp;		/* the settings' variables when last checked */
+	bool		stampValid;
 	bool		wrote;			/* the remote transaction wrote */
 	bool		partPrepared;	/* gid is prepared on the shard */
 	char		gid[TWO_PHASE_GID_LEN];	/* its two-phase transaction id */
@@ -105,6 +122,7 @@ static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 static void ShardXactCallback(XactEvent event, void *arg);
+static void SyncSettings(ShardConnection *c);
 static void ShardSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 								 SubTransactionId parentSubid, void *arg);
 
@@ -276,6 +294,23 @@ Connect(ShardConnection *c, ShardInfo *shard)
 }
 
 /*
+ * ForgetSettings marks the shard session's settings unknown, so that the
+ * next batch sets them again (after a rollback undid them, or a new
+ * connection).
+ */
+static void
+ForgetSettings(ShardConnection *c)
+{
+	for (int i = 0; i < NUM_SYNCED_SETTINGS; i++)
+	{
+		if (c->settings[i])
+			pfree(c->settings[i]);
+		c->settings[i] = NULL;
+	}
+	c->stampValid = false;
+}
+
+/*
  * Disconnect closes the connection and forgets everything that lived on
  * it: the remote transaction, prepared statements and settings.
  */
@@ -293,7 +328,7 @@ Disconnect(ShardConnection *c)
 	c->pendingPrefix = c->pendingStatements = 0;
 	c->unconfirmed = NIL;
 	c->prepared = NULL;
-	memset(c->settings, 0, sizeof(c->settings));
+	ForgetSettings(c);
 	MemoryContextReset(c->context);
 }
 
@@ -511,6 +546,29 @@ ShardBeginBatch(ShardConnection *c, bool onlyBatch, bool writes)
 			c->xactDepth++;
 		}
 	}
+
+	SyncSettings(c);
+}
+
+/*
+ * SyncSettings queues a SET for each synced setting whose value differs
+ * from the one the shard session has.
+ */
+static void
+SyncSettings(ShardConnection *c)
+{
+	SettingsStamp stamp;
+
+	memset(&stamp, 0, sizeof(stamp));
+	stamp.timezone = session_timezone;
+	stamp.dateStyle = DateStyle;
+	stamp.dateOrder = DateOrder;
+	stamp.intervalStyle = IntervalStyle;
+	stamp.lockTimeout = LockTimeout;
+	if (c->stampValid && memcmp(&stamp, &c->stamp, sizeof(stamp)) == 0)
+		return;
+	c->stamp = stamp;
+	c->stampValid = true;
 
 	for (int i = 0; i < NUM_SYNCED_SETTINGS; i++)
 	{
@@ -1062,7 +1120,7 @@ ShardXactCallback(XactEvent event, void *arg)
 				{
 					c->xactDepth = 0;
 					c->wrote = false;
-					memset(c->settings, 0, sizeof(c->settings));
+					ForgetSettings(c);
 					RunCleanupCommand(c, "ROLLBACK");
 				}
 			}
@@ -1128,7 +1186,7 @@ ShardSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 					 "ROLLBACK TO SAVEPOINT s%d; RELEASE SAVEPOINT s%d",
 					 level, level);
 			c->xactDepth = level - 1;
-			memset(c->settings, 0, sizeof(c->settings));
+			ForgetSettings(c);
 			RunCleanupCommand(c, sql);
 		}
 	}
