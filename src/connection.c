@@ -1053,9 +1053,7 @@ FinishPrepared(bool commit)
 		 * A part that does not exist or is busy is being (or was) finished by
 		 * recovery, which has the same commit record to go by.
 		 */
-		if (!ok && failed && PQresultErrorField(failed, PG_DIAG_SQLSTATE) &&
-			(strcmp(PQresultErrorField(failed, PG_DIAG_SQLSTATE), "42704") == 0 ||
-			 strcmp(PQresultErrorField(failed, PG_DIAG_SQLSTATE), "55006") == 0))
+		if (!ok && failed && PreparedPartTaken(failed))
 		{
 			PQclear(failed);
 			ok = true;

@@ -160,6 +160,20 @@ TwoPhaseRecordCommit(const char *gid)
 }
 
 /*
+ * PreparedPartTaken returns whether a failed COMMIT/ROLLBACK PREPARED
+ * failed because someone else finished the part or is finishing it
+ * (SQLSTATE 42704 "does not exist" or 55006 "is busy"): the backend that
+ * prepared it and recovery both go by the same commit record.
+ */
+bool
+PreparedPartTaken(PGresult *res)
+{
+	const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	return sqlstate && (strcmp(sqlstate, "42704") == 0 || strcmp(sqlstate, "55006") == 0);
+}
+
+/*
  * InjectFault kills the backend with SIGKILL, as a crash of the coordinator
  * would, when shardroute.inject_fault names this step of two-phase commit.
  * For tests only.
@@ -361,9 +375,7 @@ ShardrouteRecoverPrepared(ReturnSetInfo *rsinfo)
 			if (commit)
 				obsolete = lappend(obsolete, d->gid);
 		}
-		else if (PQresultErrorField(res, PG_DIAG_SQLSTATE) &&
-				 (strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42704") == 0 ||
-				  strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "55006") == 0))
+		else if (PreparedPartTaken(res))
 		{
 			/* its own backend finished it meanwhile (or is doing so) */
 		}

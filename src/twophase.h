@@ -12,6 +12,7 @@
 
 #include "postgres.h"
 
+#include "libpq-fe.h"
 #include "nodes/execnodes.h"
 
 #define TWO_PHASE_GID_LEN 96
@@ -23,6 +24,7 @@ extern void TwoPhaseInit(void);
 extern void TwoPhaseGid(char *gid, int shardId);
 extern void TwoPhaseRecordCommit(const char *gid);
 extern void InjectFault(const char *step);
+extern bool PreparedPartTaken(PGresult *res);
 extern int	ShardrouteRecoverPrepared(ReturnSetInfo *rsinfo);
 
 #endif							/* SHARDROUTE_TWOPHASE_H */
