@@ -12,15 +12,19 @@
 # on). U users are loaded with one AAPL position each, then pgbench runs
 # insert_order.sql, place_order.sql and user_orders.sql with N clients for S
 # seconds each, and insert_order.sql with 1 client for min(S, 20) seconds.
+# With --target all, the direct server also runs insert_order at the rate one
+# shard saw under shardroute (pgbench -R), to show what an insert costs a
+# server at that load.
 #
 # Per run it reports tps, average and p99 latency from pgbench's
 # per-transaction log, failed transactions, aborted clients, and the CPU
 # seconds per 1,000 transactions of the coordinator and of each shard (from
 # /proc: the postmaster and its children, plus the children that exited,
-# which the postmaster's cutime/cstime account for). With --target all it
-# adds shardroute/direct ratios and a projection of orders/s for 1, 3, 6 and
-# 10 shards on separate machines of this size. The summary is printed and
-# written to DIR/results.txt.
+# which the postmaster's cutime/cstime account for), and how much of it was
+# spent in the kernel. With --target all it adds shardroute/direct ratios
+# and a projection of orders/s for 1, 3, 6 and 10 shards on separate
+# machines of this size. The summary is printed and written to
+# DIR/results.txt.
 #
 # Usage: bench/run.sh [--target shardroute|direct|native-fdw|all] [--clients N]
 #                     [--duration S] [--users U] [--dir D] [--port P] [--no-install]
@@ -311,15 +315,16 @@ postmaster_pid() {
 	head -n 1 "$1/postmaster.pid"
 }
 
-# Prints one line per postmaster pid given: "pid ticks", the CPU clock ticks
-# (user + system) of the postmaster, of its live children and of its children
-# that exited (the postmaster's cutime + cstime, since it waits for each).
+# Prints one line per postmaster pid given: "pid user system", the CPU clock
+# ticks in user and in system mode of the postmaster, of its live children and
+# of its children that exited (the postmaster's cutime and cstime, since it
+# waits for each).
 cpu_ticks() {
-	local -A total=()
+	local -A user=() system=()
 	local pm f line rest
 	local -a fields
 	for pm in "$@"; do
-		total[$pm]=0
+		user[$pm]=0 system[$pm]=0
 	done
 	for f in /proc/[0-9]*/stat; do
 		{ read -r line <"$f"; } 2>/dev/null || continue
@@ -329,14 +334,16 @@ cpu_ticks() {
 		# cutime = [13], cstime = [14]
 		pm=${f#/proc/}
 		pm=${pm%/stat}
-		if [[ -n ${total[$pm]+x} ]]; then
-			total[$pm]=$((total[$pm] + fields[11] + fields[12] + fields[13] + fields[14]))
-		elif [[ -n ${total[${fields[1]}]+x} ]]; then
-			total[${fields[1]}]=$((total[${fields[1]}] + fields[11] + fields[12]))
+		if [[ -n ${user[$pm]+x} ]]; then
+			user[$pm]=$((user[$pm] + fields[11] + fields[13]))
+			system[$pm]=$((system[$pm] + fields[12] + fields[14]))
+		elif [[ -n ${user[${fields[1]}]+x} ]]; then
+			user[${fields[1]}]=$((user[${fields[1]}] + fields[11]))
+			system[${fields[1]}]=$((system[${fields[1]}] + fields[12]))
 		fi
 	done
 	for pm in "$@"; do
-		echo "$pm ${total[$pm]}"
+		echo "$pm ${user[$pm]} ${system[$pm]}"
 	done
 }
 
@@ -352,12 +359,14 @@ shard_connections() {
 }
 
 # Results, keyed "target:run".
-declare -A TPS AVG P99 FAILED ABORTED NTX COORD_CPU SHARD_CPU SHARD_CPU_SUM CONNECTIONS STORED
+declare -A TPS AVG P99 FAILED ABORTED NTX COORD_CPU COORD_SYS SHARD_CPU SHARD_CPU_SUM SHARD_SYS_SUM \
+	CONNECTIONS STORED
 RUN_ERRORS=0
 
-# Runs one pgbench measurement: run_bench TARGET RUN SCRIPT CLIENTS SECONDS.
+# Runs one pgbench measurement: run_bench TARGET RUN SCRIPT CLIENTS SECONDS [RATE],
+# RATE being a fixed rate of transactions per second (pgbench -R).
 run_bench() {
-	local target=$1 run=$2 script=$3 clients=$4 seconds=$5
+	local target=$1 run=$2 script=$3 clients=$4 seconds=$5 rate=${6:-}
 	local key=$target:$run prefix=$DIR/logs/$target.$run
 	local threads=$((clients < CORES ? clients : CORES))
 	local -a pms before after
@@ -376,9 +385,9 @@ run_bench() {
 		BACKGROUND_PIDS+=("$sampler")
 	fi
 
-	echo "running $target $run for $seconds s ($clients clients, $threads threads)"
+	echo "running $target $run for $seconds s ($clients clients, $threads threads${rate:+, $rate tx/s})"
 	mapfile -t before < <(cpu_ticks "${pms[@]}")
-	"$PG_BINDIR/pgbench" -n -M prepared -c "$clients" -j "$threads" -T "$seconds" -P 5 \
+	"$PG_BINDIR/pgbench" -n -M prepared -c "$clients" -j "$threads" -T "$seconds" -P 5 ${rate:+-R "$rate"} \
 		-l --log-prefix="$prefix.log" -D users="$USERS" -f "$BENCH/$script.sql" \
 		-h 127.0.0.1 -p "$COORD_PORT" -U postgres trading_db \
 		>"$prefix.out" 2> >(tee "$prefix.err" | grep --line-buffered "^progress" >&2) || rc=$?
@@ -417,21 +426,36 @@ run_bench() {
 	AVG[$key]=${stats% *}
 	P99[$key]=${stats#* }
 
-	# CPU seconds per 1,000 transactions, per instance
-	local ntx=${NTX[$key]} per=()
+	# CPU seconds per 1,000 transactions, per instance: in all, and in system mode
+	local ntx=${NTX[$key]} per=() sys=() pid bu bs au as
 	for i in "${!pms[@]}"; do
-		per+=("$(awk -v a="${after[i]#* }" -v b="${before[i]#* }" -v n="$ntx" -v hz="$CLK_TCK" \
-			'BEGIN { if (n > 0) printf "%.4f", (a - b) / hz / n * 1000; else print "-" }')")
+		read -r pid bu bs <<<"${before[i]}"
+		read -r pid au as <<<"${after[i]}"
+		per+=("$(per_thousand $((au + as - bu - bs)) "$ntx")")
+		sys+=("$(per_thousand $((as - bs)) "$ntx")")
 	done
 	COORD_CPU[$key]=${per[0]}
+	COORD_SYS[$key]=${sys[0]}
 	SHARD_CPU[$key]=""
 	for ((i = 0; i < SHARD_COUNT; i++)); do
 		SHARD_CPU[$key]+=$(printf ' %8s' "${per[i + 1]:--}")
 	done
-	SHARD_CPU_SUM[$key]=$(printf '%s\n' "${per[@]:1}" | awk '$1 != "-" { s += $1; n++ } END { if (n) printf "%.4f", s; else print "-" }')
+	SHARD_CPU_SUM[$key]=$(sum_values "${per[@]:1}")
+	SHARD_SYS_SUM[$key]=$(sum_values "${sys[@]:1}")
 
 	printf '  %s %s: %s tps, avg %s ms, p99 %s ms, %s failed, %s aborted clients\n' \
 		"$target" "$run" "${TPS[$key]}" "${AVG[$key]}" "${P99[$key]}" "${FAILED[$key]}" "${ABORTED[$key]}"
+}
+
+# per_thousand TICKS N: CPU seconds per 1,000 transactions of TICKS clock ticks
+# over N transactions.
+per_thousand() {
+	awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { if (n > 0) printf "%.4f", t / hz / n * 1000; else print "-" }'
+}
+
+# sum_values V...: the sum of the values that are not "-", or "-" if none is.
+sum_values() {
+	printf '%s\n' "$@" | awk '$1 != "-" { s += $1; n++ } END { if (n) printf "%.4f", s; else print "-" }'
 }
 
 # Compares what the runs committed with what is stored where the rows live
@@ -439,7 +463,8 @@ run_bench() {
 # added to positions by place_order (each position was loaded with 100).
 count_stored() {
 	local target=$1 i orders=0 added=0 row o a
-	local committed=$((${NTX[$target:insert_order]} + ${NTX[$target:place_order]} + ${NTX[$target:insert_1client]}))
+	local committed=$((${NTX[$target:insert_order]} + ${NTX[$target:place_order]} + ${NTX[$target:insert_1client]} +
+		${NTX[$target:insert_shard_rate]:-0}))
 	local query="SELECT (SELECT count(*) FROM orders), (SELECT coalesce(sum(quantity - 100), 0)::bigint FROM positions)"
 	if ((${#SHARD_DIRS[@]})); then
 		for i in "${!SHARD_DIRS[@]}"; do
@@ -471,6 +496,14 @@ for target in "${TARGETS[@]}"; do
 		run_bench "$target" "$script" "$script" "$CLIENTS" "$DURATION"
 	done
 	run_bench "$target" insert_1client insert_order 1 "$SOLO_DURATION"
+	# a single server at the rate one shard sees under shardroute: what an
+	# insert costs a server at that load, whoever sends it
+	if [[ $target == direct && -n ${TPS[shardroute:insert_order]+x} ]]; then
+		SHARD_RATE=$(awk -v t="${TPS[shardroute:insert_order]}" -v n="$SHARD_COUNT" 'BEGIN { printf "%d", t / n }')
+		if ((SHARD_RATE > 0)); then
+			run_bench direct insert_shard_rate insert_order "$CLIENTS" "$SOLO_DURATION" "$SHARD_RATE"
+		fi
+	fi
 	count_stored "$target"
 	stop_all
 done
@@ -493,15 +526,16 @@ report() {
 	for ((i = 0; i < SHARD_COUNT; i++)); do
 		shard_header+=$(printf ' %8s' "shard $i")
 	done
-	printf '%-11s %-14s %7s %10s %9s %9s %7s %8s %10s%s\n' \
+	printf '%-11s %-17s %7s %10s %9s %9s %7s %8s %10s%s\n' \
 		target run clients tps "avg ms" "p99 ms" failed aborted coordinator "$shard_header"
 	local target run key clients
 	for target in "${TARGETS[@]}"; do
-		for run in "${SCRIPTS[@]}" insert_1client; do
+		for run in "${SCRIPTS[@]}" insert_1client insert_shard_rate; do
 			key=$target:$run
+			[[ -n ${NTX[$key]+x} ]] || continue
 			clients=$CLIENTS
 			[[ $run == insert_1client ]] && clients=1
-			printf '%-11s %-14s %7s %10s %9s %9s %7s %8s %10s%s\n' \
+			printf '%-11s %-17s %7s %10s %9s %9s %7s %8s %10s%s\n' \
 				"$target" "$run" "$clients" "$(fmt "${TPS[$key]}" %.1f)" "${AVG[$key]}" "${P99[$key]}" \
 				"${FAILED[$key]}" "${ABORTED[$key]}" "${COORD_CPU[$key]}" "${SHARD_CPU[$key]}"
 		done
@@ -530,11 +564,17 @@ report() {
 		echo
 		echo "insert_order, coordinator CPU / shard CPU per statement (shard CPU summed over shards; each statement runs on one shard):"
 		for t in shardroute native-fdw; do
-			printf '  %-11s %s (coordinator %s ms, shards %s ms per order)\n' "$t" \
+			printf '  %-11s %s (coordinator %s ms, of which %s in the kernel; shards %s ms, of which %s in the kernel)\n' "$t" \
 				"$(ratio "${COORD_CPU[$t:insert_order]}" "${SHARD_CPU_SUM[$t:insert_order]}")" \
-				"${COORD_CPU[$t:insert_order]}" "${SHARD_CPU_SUM[$t:insert_order]}"
+				"${COORD_CPU[$t:insert_order]}" "${COORD_SYS[$t:insert_order]}" \
+				"${SHARD_CPU_SUM[$t:insert_order]}" "${SHARD_SYS_SUM[$t:insert_order]}"
 		done
+		if [[ -n ${NTX[direct:insert_shard_rate]+x} ]]; then
+			printf '  %-11s %s ms per order at %s orders/s (one shard'"'"'s rate under shardroute), %s ms at full load\n' \
+				"direct" "${COORD_CPU[direct:insert_shard_rate]}" "$SHARD_RATE" "${COORD_CPU[direct:insert_order]}"
+		fi
 		echo
+
 		echo "projection, insert_order orders/s with the coordinator and each shard on its own $CORES-core machine:"
 		echo "  min(coordinator cores / coordinator CPU s per order, N x shard cores / shard CPU s per order)"
 		local direct_rate n
