@@ -21,9 +21,11 @@
  * statement needs several batches on one shard: it then lasts until the
  * local transaction ends, so every later statement sees its writes, and is
  * committed (all shards at once) just before the local commit, or rolled
- * back with it.  A top-level statement that is its transaction's first and
- * sends one batch to a shard needs nothing around it: the shard commits
- * that batch at its Sync.
+ * back with it.  A top-level statement that is known to be its
+ * transaction's only one, and sends one batch to a shard, needs nothing
+ * around it: the shard commits that batch at its Sync.  Statements that a
+ * client pipelines before one Sync form one implicit transaction, so they
+ * get a remote transaction too (see StatementIsAlone).
  *
  *-------------------------------------------------------------------------
  */
@@ -39,6 +41,8 @@
 #include "pgtime.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
+#include "tcop/pquery.h"
+#include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -113,6 +117,16 @@ struct ShardConnection
 	int			socketEvents;	/* what waitSet waits for on the socket */
 	MemoryContext context;		/* prepared entries and settings */
 };
+
+/*
+ * From libpq/libpq.h, which cannot be included without the GSSAPI headers
+ * that libpq/libpq-be.h pulls in; these are the declarations of PostgreSQL
+ * 15's pqcomm.c.
+ */
+extern bool pq_buffer_has_data(void);
+extern void pq_startmsgread(void);
+extern int	pq_peekbyte(void);
+extern void pq_endmsgread(void);
 
 static HTAB *ConnectionHash = NULL;
 static int	NestingLevel = 0;
@@ -475,6 +489,44 @@ GetResult(ShardConnection *c)
 }
 
 /*
+ * StatementIsAlone returns whether the running top-level statement is
+ * known to end its transaction: the client's session commits right after
+ * it, with no other statement in between.  That holds for
+ *
+ * - a Query message (simple protocol) of one statement: its portal is the
+ *   unnamed one exec_simple_query hides from pg_cursors, and a string of
+ *   several statements runs in an implicit transaction block, which the
+ *   caller checks;
+ * - an Execute message (extended protocol) directly followed by a Sync
+ *   that has already arrived, with no Execute before it in the transaction.
+ *
+ * Anything else may be followed by more statements of the same transaction:
+ * a pipeline's statements are one implicit transaction, which commits or
+ * rolls back as a whole at Sync.  An Execute whose Sync has not arrived yet
+ * counts as such; drivers send Sync in the same packet as Execute, so a
+ * single statement rarely pays for the remote transaction this causes.
+ */
+static bool
+StatementIsAlone(void)
+{
+	int			next;
+
+	if (whereToSendOutput != DestRemote || ActivePortal == NULL ||
+		(MyXactFlags & XACT_FLAGS_PIPELINING))
+		return false;
+	if (!ActivePortal->visible)
+		return true;
+	if (!pq_buffer_has_data())
+		return false;
+
+	/* the buffer holds the next message: peek at its type byte */
+	pq_startmsgread();
+	next = pq_peekbyte();
+	pq_endmsgread();
+	return next == 'S';
+}
+
+/*
  * RemoteTransactionNeeded decides whether a batch must run inside a remote
  * transaction, as described at the top of this file.
  */
@@ -486,7 +538,8 @@ RemoteTransactionNeeded(ShardConnection *c, bool onlyBatch)
 	return !onlyBatch || NestingLevel > 1 ||
 		IsInTransactionBlock(NestingLevel <= 1) ||
 		GetCurrentCommandId(false) != FirstCommandId ||
-		GetCurrentTransactionNestLevel() > 1;
+		GetCurrentTransactionNestLevel() > 1 ||
+		!StatementIsAlone();
 }
 
 /*
