@@ -45,8 +45,7 @@ extern RowDecoder *CreateRowDecoder(TupleDesc desc, int ncolumns,
 									const AttrNumber *attnums, bool binary);
 extern void DecodeRow(RowDecoder *decoder, PGresult *res, int row,
 					  Datum *values, bool *isnull);
-
-#endif							/* SHARDROUTE_REMOTE_VALUES_H */
-
 extern void EncodeStatementParams(ParamEncoder *encoder, ParamListInfo params,
 								  List *ids, const char **values, int *lengths);
+
+#endif							/* SHARDROUTE_REMOTE_VALUES_H */
