@@ -27,6 +27,7 @@
 
 #include "connection.h"
 #include "metadata.h"
+#include "plan_codecs.h"
 #include "planner.h"
 #include "remote_values.h"
 #include "shardroute.h"
@@ -44,9 +45,9 @@ typedef struct RemoteState
 	bool		binary;
 	List	   *paramIds;		/* statement parameters sent first */
 	int			nparams;		/* all remote parameters */
-	Oid		   *paramTypes;
-	ParamEncoder *encoder;
-	RowDecoder *decoder;
+	const Oid  *paramTypes;		/* their types as the shard is told them */
+	ParamEncoder *encoder;		/* kept with the plan: read only */
+	RowDecoder *decoder;		/* kept with the plan: read only */
 	ExprState  *pin;			/* NULL: all shards */
 	bool		writes;			/* the remote statement may write */
 	bool		started;
@@ -92,8 +93,9 @@ ClearResults(void *arg)
 }
 
 /*
- * BeginRemote reads the plan's private data into the state and prepares
- * the parameter encoder, the row decoder and the key expression.
+ * BeginRemote reads the plan's private data into the state and finds the
+ * plan's parameter encoder and row decoder, and prepares the key
+ * expression.
  */
 static void
 BeginRemote(CustomScanState *node, EState *estate, int eflags)
@@ -103,7 +105,9 @@ BeginRemote(CustomScanState *node, EState *estate, int eflags)
 	List	   *priv = cscan->custom_private;
 	List	   *types = list_nth(priv, PRIVATE_PARAMTYPES);
 	TupleDesc	desc = node->ss.ss_ScanTupleSlot->tts_tupleDescriptor;
+	const PlanCodecs *codecs;
 	MemoryContextCallback *cb;
+	Oid		   *paramTypes;
 	AttrNumber *attnums;
 	int			ncolumns = 0;
 	int			i = 0;
@@ -114,12 +118,9 @@ BeginRemote(CustomScanState *node, EState *estate, int eflags)
 	state->binary = boolVal(list_nth(priv, PRIVATE_BINARY));
 	state->paramIds = list_nth(priv, PRIVATE_PARAMIDS);
 	state->nparams = list_length(types);
-	state->paramTypes = palloc0(sizeof(Oid) * Max(state->nparams, 1));
+	paramTypes = palloc(sizeof(Oid) * Max(state->nparams, 1));
 	foreach(lc, types)
-		state->paramTypes[i++] = lfirst_oid(lc);
-	state->encoder = CreateParamEncoder(state->nparams, state->paramTypes);
-	for (i = 0; i < state->nparams; i++)
-		state->paramTypes[i] = state->encoder->remoteTypes[i];
+		paramTypes[i++] = lfirst_oid(lc);
 
 	if (cscan->methods == &ShardScanMethods)
 	{
@@ -135,7 +136,12 @@ BeginRemote(CustomScanState *node, EState *estate, int eflags)
 		for (; ncolumns < desc->natts; ncolumns++)
 			attnums[ncolumns] = ncolumns + 1;
 	}
-	state->decoder = CreateRowDecoder(desc, ncolumns, attnums, state->binary);
+	codecs = GetPlanCodecs(cscan, state->nparams, paramTypes, desc, ncolumns,
+						   attnums, state->binary);
+	state->encoder = codecs->encoder;
+	state->paramTypes = codecs->encoder->remoteTypes;
+	state->decoder = codecs->decoder;
+
 	if (cscan->custom_exprs != NIL)
 		state->pin = ExecInitExpr(linitial(cscan->custom_exprs), &node->ss.ps);
 	/* a SELECT writes too when a WITH query of it modifies */
