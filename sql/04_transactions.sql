@@ -79,6 +79,16 @@ PREPARE by_user(bigint) AS SELECT username FROM users WHERE user_id = $1;
 EXECUTE by_user(15);
 EXECUTE by_user(16);
 RESET plan_cache_mode;
+-- plans freed and made again (DEALLOCATE, PREPARE) each read their own columns
+PREPARE shape AS SELECT username FROM users WHERE user_id = 15;
+EXECUTE shape;
+DEALLOCATE shape;
+PREPARE shape AS SELECT balance, user_id FROM users WHERE user_id = 15;
+EXECUTE shape;
+DEALLOCATE shape;
+PREPARE shape(bigint) AS SELECT user_id, username FROM users WHERE user_id = $1;
+EXECUTE shape(16);
+DEALLOCATE shape;
 -- privileges are the coordinator's
 CREATE ROLE sr_reader;
 GRANT SELECT ON orders TO sr_reader;
