@@ -491,7 +491,10 @@ GetResult(ShardConnection *c)
 /*
  * StatementIsAlone returns whether the running top-level statement is
  * known to end its transaction: the client's session commits right after
- * it, with no other statement in between.  That holds for
+ * it, with no other statement in between.  At the top level (the caller
+ * checks the nesting: SQL EXECUTE, EXPLAIN ANALYZE and functions run
+ * statements one level down) the active portal is the one of the client's
+ * message, and that holds for
  *
  * - a Query message (simple protocol) of one statement: its portal is the
  *   unnamed one exec_simple_query hides from pg_cursors, and a string of
