@@ -41,6 +41,19 @@ SELECT shardroute.distribute_table('v');
 \echo :LAST_ERROR_SQLSTATE
 SELECT shardroute.distribute_table('users');
 \echo :LAST_ERROR_SQLSTATE
+-- a table already on a shard is used only if it has the same columns
+SELECT shardroute.shard_execute(1, 'CREATE TABLE public.leftover (user_id bigint PRIMARY KEY, v text)');
+CREATE TABLE leftover (user_id bigint PRIMARY KEY, v integer);
+INSERT INTO leftover VALUES (1, 1);
+SELECT shardroute.distribute_table('leftover');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS shards_with_leftover FROM shardroute.run_on_shards(
+  'SELECT pg_catalog.to_regclass(''public.leftover'') IS NOT NULL') WHERE value = 't';
+ALTER TABLE leftover ALTER COLUMN v TYPE text;
+SELECT shardroute.distribute_table('leftover');
+SELECT user_id, v FROM leftover;
+DROP TABLE leftover;
+SELECT shard_id, value FROM shardroute.run_on_shards('DROP TABLE public.leftover') ORDER BY shard_id;
 -- on each shard, the same table: columns, defaults, constraints, indexes
 \i sql/shards.inc
 \c :"shard1"

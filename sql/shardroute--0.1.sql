@@ -177,29 +177,57 @@ BEGIN
 END
 $$;
 
--- Creates a distributed table on one shard (unless it is there) and its
--- postgres_fdw foreign table on the coordinator.
+-- Creates a distributed table on one shard and its postgres_fdw foreign
+-- table on the coordinator.  A table of that name already on the shard
+-- (left by an earlier DROP TABLE, or made by hand) is used if it has the
+-- same columns, in the same order, of the same types; otherwise this
+-- errors, since rows would be read with the wrong types.
 CREATE FUNCTION shardroute.create_placement(rel regclass, target_shard integer) RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
+    -- a table's columns as "name type_schema.type(typmod)", the same text on
+    -- any server whatever its search_path; {rel} is replaced by the table
+    shape_query constant text := $q$
+        SELECT pg_catalog.string_agg(pg_catalog.format('%I %I.%I(%s)', a.attname, tn.nspname,
+                                                       t.typname, a.atttypmod),
+                                     ', ' ORDER BY a.attnum)
+          FROM pg_catalog.pg_attribute a
+          JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+          JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
+         WHERE a.attrelid = {rel} AND a.attnum > 0 AND NOT a.attisdropped$q$;
     nsp text;
     tbl text;
+    qualified text;
     srv name;
     ft text;
     stmt text;
     cols text;
+    local_shape text;
+    shard_shape text;
 BEGIN
     SELECT n.nspname, c.relname INTO nsp, tbl
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.oid = rel;
+    qualified := quote_ident(nsp) || '.' || quote_ident(tbl);
     SELECT server_name INTO srv FROM shardroute.shard WHERE shard_id = target_shard;
 
     IF shardroute.shard_execute(target_shard,
-           format('SELECT pg_catalog.to_regclass(%L) IS NOT NULL',
-                  quote_ident(nsp) || '.' || quote_ident(tbl))) = 'f' THEN
+           format('SELECT pg_catalog.to_regclass(%L) IS NOT NULL', qualified)) = 'f' THEN
         FOREACH stmt IN ARRAY shardroute.table_ddl(rel) LOOP
             PERFORM shardroute.shard_execute(target_shard, stmt);
         END LOOP;
+    ELSE
+        EXECUTE replace(shape_query, '{rel}', rel::oid::text) INTO local_shape;
+        shard_shape := shardroute.shard_execute(target_shard,
+            replace(shape_query, '{rel}', format('pg_catalog.to_regclass(%L)', qualified)));
+        IF shard_shape IS DISTINCT FROM local_shape THEN
+            RAISE EXCEPTION 'table "%.%" on shard % has other columns than on the coordinator',
+                            nsp, tbl, target_shard
+                USING ERRCODE = 'duplicate_table',
+                      DETAIL = format('The coordinator has (%s); shard %s has (%s).',
+                                      local_shape, target_shard, shard_shape),
+                      HINT = 'Drop or rename the table on the shard, or give it the same columns, then distribute the table again.';
+        END IF;
     END IF;
 
     SELECT string_agg(format('%I %s', attname, format_type(atttypid, atttypmod)), ', ' ORDER BY attnum)
