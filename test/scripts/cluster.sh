@@ -480,7 +480,7 @@ cmd_demo() {
 	echo "registering the shards with shardroute-register-env"
 	env "${vars[@]}" PGHOST=127.0.0.1 PGPORT="$PORT" PGUSER=postgres PGDATABASE=trading_db \
 		"$PG_BINDIR/shardroute-register-env" ||
-		die "could not register the shards; is shardroute installed (make install)?"
+		die "could not register the shards; is shardroute installed (make install), and was this cluster made with the same build? (cluster.sh destroy $CLUSTER_DIR starts over)"
 
 	if [[ $(coordinator_sql -At -c "SELECT to_regclass('users') IS NOT NULL") == t ]]; then
 		echo "table users already exists; keeping the data that is there (destroy the cluster to start over)"
