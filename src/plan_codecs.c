@@ -119,7 +119,6 @@ GetPlanCodecs(CustomScan *plan, int nparams, const Oid *paramTypes,
 	PlanCodecsEntry *entry;
 	MemoryContext planContext = GetMemoryChunkContext(plan);
 	MemoryContext old;
-	MemoryContextCallback *callback;
 	bool		found;
 
 	if (CodecsByPlan == NULL)
@@ -140,12 +139,21 @@ GetPlanCodecs(CustomScan *plan, int nparams, const Oid *paramTypes,
 
 	/*
 	 * A new plan, or (found but not fitting) a node freed on its own whose
-	 * address another plan reuses: build into the plan's context, whose
-	 * callback, registered once per entry, forgets the entry.
+	 * address another plan reuses: build into the plan's context.  A new
+	 * entry first gets the callback that forgets it; an entry that could
+	 * not be filled is removed at once, so none is ever left half-built.
 	 */
 	old = MemoryContextSwitchTo(planContext);
 	PG_TRY();
 	{
+		if (!found)
+		{
+			MemoryContextCallback *callback = palloc0(sizeof(MemoryContextCallback));
+
+			callback->func = ForgetPlanCodecs;
+			callback->arg = plan;
+			MemoryContextRegisterResetCallback(planContext, callback);
+		}
 		FillEntry(entry, nparams, paramTypes, desc, ncolumns, attnums, binary);
 	}
 	PG_CATCH();
@@ -154,13 +162,6 @@ GetPlanCodecs(CustomScan *plan, int nparams, const Oid *paramTypes,
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	if (!found)
-	{
-		callback = palloc0(sizeof(MemoryContextCallback));
-		callback->func = ForgetPlanCodecs;
-		callback->arg = plan;
-		MemoryContextRegisterResetCallback(planContext, callback);
-	}
 	MemoryContextSwitchTo(old);
 	return &entry->codecs;
 }
