@@ -32,6 +32,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "commands/defrem.h"
 #include "executor/executor.h"
 #include "foreign/foreign.h"
@@ -546,6 +547,22 @@ RemoteTransactionNeeded(ShardConnection *c, bool onlyBatch)
 }
 
 /*
+ * FlushLocalWal makes durable the WAL the local transaction has written so
+ * far, before a shard commits work that may depend on it.  The case that
+ * matters is a sequence: nextval() logs the sequence ahead in a WAL record
+ * that only the local commit would flush, so after a crash between a
+ * shard's commit of a row using the value and the local commit, the value
+ * would be handed out again.  Costs nothing when the transaction wrote no
+ * WAL (nextval() writes one record in 32 calls).
+ */
+static void
+FlushLocalWal(void)
+{
+	if (XactLastRecEnd != InvalidXLogRecPtr)
+		XLogFlush(XactLastRecEnd);
+}
+
+/*
  * QueueCommand adds a parameterless command whose result is discarded to
  * the current batch.
  */
@@ -568,8 +585,12 @@ void
 ShardBeginBatch(ShardConnection *c, bool onlyBatch, bool writes)
 {
 	int			level = GetCurrentTransactionNestLevel();
+	bool		remote = RemoteTransactionNeeded(c, onlyBatch);
 
 	Assert(!c->inBatch);
+	/* without a remote transaction, the shard commits the batch at its Sync */
+	if (!remote && writes)
+		FlushLocalWal();
 	if (PQenterPipelineMode(c->conn) != 1)
 		ReportShardError(c, NULL, "starting a batch");
 	c->inBatch = true;
@@ -577,7 +598,7 @@ ShardBeginBatch(ShardConnection *c, bool onlyBatch, bool writes)
 	c->unconfirmed = NIL;
 	XactUsedShards = true;
 
-	if (RemoteTransactionNeeded(c, onlyBatch))
+	if (remote)
 	{
 		if (c->xactDepth == 0)
 		{
@@ -851,6 +872,8 @@ ShardFinishBatch(ShardConnection *c)
 	Assert(c->pendingStatements == 0);
 	if (!DrainBatch(c))
 		ReportShardError(c, NULL, "finishing a statement");
+	if (c->xactDepth == 0)
+		InjectFault("after-autocommit-batch");
 }
 
 /*
@@ -999,6 +1022,8 @@ CommitAll(void)
 	twoPhase = writers > 1;
 	if (twoPhase)
 		InjectFault("before-prepare");
+	else if (writers > 0)
+		FlushLocalWal();		/* the shard commits before the local commit */
 
 	hash_seq_init(&status, ConnectionHash);
 	while ((c = hash_seq_search(&status)) != NULL)

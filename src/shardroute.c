@@ -67,8 +67,8 @@ DefineSettings(void)
 							&ShardrouteRecoveryInterval, 5, 0, 3600,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomStringVariable("shardroute.inject_fault",
-							   "For tests: the two-phase commit step at which a backend kills itself.",
-							   "One of before-prepare, after-prepare, after-commit-record, after-local-commit, after-commit-prepared; empty for none.",
+							   "For tests: the commit step at which a backend kills itself.",
+							   "One of after-autocommit-batch, before-prepare, after-prepare, after-commit-record, after-local-commit, after-commit-prepared; empty for none.",
 							   &ShardrouteInjectFault, "", PGC_SUSET, GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("shardroute");

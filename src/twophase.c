@@ -55,7 +55,7 @@
 
 PG_FUNCTION_INFO_V1(shardroute_recover_prepared);
 
-/* Test-only: the two-phase commit step at which the backend kills itself */
+/* Test-only: the commit step at which the backend kills itself */
 char	   *ShardrouteInjectFault = NULL;
 
 /* Seconds between two recoveries by the background worker; 0: none */
@@ -175,15 +175,15 @@ PreparedPartTaken(PGresult *res)
 
 /*
  * InjectFault kills the backend with SIGKILL, as a crash of the coordinator
- * would, when shardroute.inject_fault names this step of two-phase commit.
- * For tests only.
+ * would, when shardroute.inject_fault names this step of a commit.  For
+ * tests only.
  */
 void
 InjectFault(const char *step)
 {
 	if (ShardrouteInjectFault == NULL || strcmp(ShardrouteInjectFault, step) != 0)
 		return;
-	ereport(LOG, (errmsg("shardroute: injected crash at two-phase commit step \"%s\"", step)));
+	ereport(LOG, (errmsg("shardroute: injected crash at commit step \"%s\"", step)));
 	kill(MyProcPid, SIGKILL);
 }
 

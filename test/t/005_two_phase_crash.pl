@@ -3,7 +3,9 @@
 # setting shardroute.inject_fault picks the step), and once with a shard
 # stopped while its part is prepared.  After each, the recovery worker must
 # leave no prepared transaction on any shard, no partial transaction, and
-# every acknowledged write in place.
+# every acknowledged write in place.  Last, a crash right after a shard
+# committed an autocommit insert on its own: its bigserial value must not be
+# handed out again.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -62,7 +64,7 @@ sub crash_at
 	isnt($ret, 0, "$label: the client gets no acknowledgement");
 	$coord->poll_query_until('postgres', 'SELECT true')
 	  or die "coordinator did not come back";
-	ok($coord->log_contains(qr/injected crash at two-phase commit step "$step"/, $offset),
+	ok($coord->log_contains(qr/injected crash at commit step "$step"/, $offset),
 		"$label: the coordinator crashed at step $step");
 }
 
@@ -118,5 +120,33 @@ is( $coord->safe_psql(
 	'0:committed,1:committed',
 	'recover_prepared() commits them and reports it');
 is(rows_on_shards('on-demand'), '1,1', 'the transaction is complete on both shards');
+
+# A bigserial value of a row that a shard committed on its own (an
+# autocommit single-statement insert) is never handed out again, even when
+# the coordinator crashes right after the shard's commit: nextval() logs the
+# sequence ahead in WAL that the local commit would flush, so it must be
+# flushed before the shard commits.  After a checkpoint, the next nextval()
+# writes such a record.
+$coord->safe_psql('postgres',
+	"CREATE TABLE seq_orders (order_id bigserial, user_id bigint NOT NULL, PRIMARY KEY (user_id, order_id)); SELECT shardroute.distribute_table('seq_orders')"
+);
+$coord->safe_psql('postgres', 'CHECKPOINT');
+my $offset = -s $coord->logfile;
+my ($crashed) = $coord->psql('postgres',
+	"SET shardroute.inject_fault = 'after-autocommit-batch'; INSERT INTO seq_orders (user_id) VALUES ($user[0]);"
+);
+isnt($crashed, 0, 'the insert that crashed the coordinator is not acknowledged');
+$coord->poll_query_until('postgres', 'SELECT true')
+  or die "coordinator did not come back";
+ok($coord->log_contains(qr/injected crash at commit step "after-autocommit-batch"/, $offset),
+	'the coordinator crashed after the shard committed the row on its own');
+is($shards[0]->safe_psql('postgres', 'SELECT count(*) FROM seq_orders'),
+	1, 'the shard kept the row it committed');
+my ($ret, $stdout, $stderr) = $coord->psql('postgres',
+	"INSERT INTO seq_orders (user_id) SELECT $user[0] FROM generate_series(1, 40)");
+is($ret, 0, 'inserting 40 more rows for the same user succeeds')
+  or diag($stderr);
+is( $shards[0]->safe_psql('postgres', 'SELECT count(DISTINCT order_id) || \'/\' || count(*) FROM seq_orders'),
+	'41/41', 'no order_id was handed out twice');
 
 done_testing();
