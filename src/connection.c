@@ -132,6 +132,15 @@ extern void pq_endmsgread(void);
 static HTAB *ConnectionHash = NULL;
 static int	NestingLevel = 0;
 static bool XactUsedShards = false;
+
+/*
+ * The local transaction wrote tables of the coordinator (a statement with
+ * a result relation, or a utility command that wrote WAL).  Its commit then
+ * takes part in the commit of the shards: a shard's write is committed in
+ * two phases, so that both or neither survive.  Sequences do not count:
+ * nextval() is not transactional, and FlushLocalWal covers it.
+ */
+static bool XactWroteLocally = false;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
@@ -537,7 +546,7 @@ StatementIsAlone(void)
 static bool
 RemoteTransactionNeeded(ShardConnection *c, bool onlyBatch)
 {
-	if (c->xactDepth > 0)
+	if (c->xactDepth > 0 || XactWroteLocally)
 		return true;
 	return !onlyBatch || NestingLevel > 1 ||
 		IsInTransactionBlock(NestingLevel <= 1) ||
@@ -1019,7 +1028,7 @@ CommitAll(void)
 	while ((c = hash_seq_search(&status)) != NULL)
 		if (c->conn && c->xactDepth > 0 && c->wrote)
 			writers++;
-	twoPhase = writers > 1;
+	twoPhase = writers > 1 || (writers == 1 && XactWroteLocally);
 	if (twoPhase)
 		InjectFault("before-prepare");
 	else if (writers > 0)
@@ -1165,6 +1174,10 @@ ShardXactCallback(XactEvent event, void *arg)
 	HASH_SEQ_STATUS status;
 	ShardConnection *c;
 
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		XactWroteLocally = false;
 	if (ConnectionHash == NULL || !XactUsedShards)
 		return;
 
@@ -1273,12 +1286,15 @@ ShardSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 
 /*
  * ShardrouteExecutorRun counts statement nesting, which decides whether a
- * statement is top-level.
+ * statement is top-level, and notes a write to the coordinator's tables.
  */
 static void
 ShardrouteExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
 					  uint64 count, bool execute_once)
 {
+	/* shardroute's own plans for distributed tables have no result relation */
+	if (queryDesc->plannedstmt->resultRelations != NIL)
+		XactWroteLocally = true;
 	NestingLevel++;
 	PG_TRY();
 	{
@@ -1317,7 +1333,8 @@ ShardrouteExecutorFinish(QueryDesc *queryDesc)
 
 /*
  * ShardrouteProcessUtility counts nesting for utility commands (DO, CALL,
- * EXPLAIN ANALYZE, ...) that run statements themselves.
+ * EXPLAIN ANALYZE, ...) that run statements themselves, and notes a
+ * command that wrote WAL as a write to the coordinator's tables.
  */
 static void
 ShardrouteProcessUtility(PlannedStmt *pstmt, const char *queryString,
@@ -1325,6 +1342,8 @@ ShardrouteProcessUtility(PlannedStmt *pstmt, const char *queryString,
 						 ParamListInfo params, QueryEnvironment *queryEnv,
 						 DestReceiver *dest, QueryCompletion *qc)
 {
+	XLogRecPtr	walBefore = XactLastRecEnd;
+
 	NestingLevel++;
 	PG_TRY();
 	{
@@ -1340,6 +1359,9 @@ ShardrouteProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		NestingLevel--;
 	}
 	PG_END_TRY();
+	/* DDL, COPY FROM and the like write the coordinator's tables */
+	if (XactLastRecEnd != walBefore && IsTransactionState())
+		XactWroteLocally = true;
 }
 
 /*

@@ -3,9 +3,10 @@
 # setting shardroute.inject_fault picks the step), and once with a shard
 # stopped while its part is prepared.  After each, the recovery worker must
 # leave no prepared transaction on any shard, no partial transaction, and
-# every acknowledged write in place.  Last, a crash right after a shard
-# committed an autocommit insert on its own: its bigserial value must not be
-# handed out again.
+# every acknowledged write in place.  Then the same for a transaction that
+# writes a coordinator table and one shard, and last a crash right after a
+# shard committed an autocommit insert on its own: its bigserial value must
+# not be handed out again.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -120,6 +121,50 @@ is( $coord->safe_psql(
 	'0:committed,1:committed',
 	'recover_prepared() commits them and reports it');
 is(rows_on_shards('on-demand'), '1,1', 'the transaction is complete on both shards');
+
+# A transaction that writes a table of the coordinator and one shard commits
+# in two phases too: a crash after the shard prepared keeps neither write,
+# a crash after the local commit keeps both.  A transaction whose only local
+# change is a sequence advance still commits in one phase.
+$coord->safe_psql('postgres', 'CREATE TABLE local_log (label text PRIMARY KEY)');
+sub local_and_shard
+{
+	my ($step, $label) = @_;
+	my $offset = -s $coord->logfile;
+	my ($ret) = $coord->psql('postgres',
+		"SET shardroute.inject_fault = '$step'; BEGIN; INSERT INTO local_log VALUES ('$label'); INSERT INTO ledger VALUES ($user[0], '$label'); COMMIT;"
+	);
+	isnt($ret, 0, "$label: the client gets no acknowledgement");
+	$coord->poll_query_until('postgres', 'SELECT true')
+	  or die "coordinator did not come back";
+	ok($coord->log_contains(qr/injected crash at commit step "$step"/, $offset),
+		"$label: the coordinator crashed at step $step");
+	# the worker is off since the test above: recover on demand
+	$coord->safe_psql('postgres', 'SELECT count(*) FROM shardroute.recover_prepared()');
+	wait_resolved($label);
+	return $coord->safe_psql('postgres', "SELECT count(*) FROM local_log WHERE label = '$label'")
+	  . ',' . rows_on_shards($label);
+}
+is(local_and_shard('after-prepare', 'local-prepared'),
+	'0,0,0', 'local and shard write, crash after prepare: neither is kept');
+is(local_and_shard('after-local-commit', 'local-committed'),
+	'1,1,0', 'local and shard write, crash after the local commit: both are kept');
+my $two_phase = 'SELECT sum(two_phase_commits) FROM shardroute.stat_shards';
+my $before = $coord->safe_psql('postgres', $two_phase);
+$coord->safe_psql('postgres',
+	"BEGIN; INSERT INTO local_log VALUES ('counted'); INSERT INTO ledger VALUES ($user[0], 'counted'); COMMIT;"
+);
+is($coord->safe_psql('postgres', $two_phase) - $before,
+	1, 'a local and one-shard write counts one two-phase part');
+$coord->safe_psql('postgres',
+	"CREATE SEQUENCE ledger_seq; BEGIN; INSERT INTO ledger VALUES ($user[0], 'seq-' || nextval('ledger_seq')); COMMIT;"
+);
+$before = $coord->safe_psql('postgres', $two_phase);
+$coord->safe_psql('postgres', 'CHECKPOINT');
+$coord->safe_psql('postgres',
+	"BEGIN; INSERT INTO ledger VALUES ($user[0], 'seq-' || nextval('ledger_seq')); COMMIT;");
+is($coord->safe_psql('postgres', $two_phase) - $before,
+	0, 'a one-shard write whose only local change is nextval() commits in one phase');
 
 # A bigserial value of a row that a shard committed on its own (an
 # autocommit single-statement insert) is never handed out again, even when
