@@ -93,35 +93,24 @@ ClearResults(void *arg)
 }
 
 /*
- * BeginRemote reads the plan's private data into the state and finds the
- * plan's parameter encoder and row decoder, and prepares the key
- * expression.
+ * BuildCodecs builds a plan's parameter encoder and row decoder from its
+ * private data, for GetPlanCodecs: the remote statement's parameter types,
+ * and the scan tuple columns the shard returns (the columns of a
+ * ShardrouteScan's list, every column otherwise).
  */
 static void
-BeginRemote(CustomScanState *node, EState *estate, int eflags)
+BuildCodecs(CustomScan *cscan, TupleDesc desc, PlanCodecs *codecs)
 {
-	RemoteState *state = (RemoteState *) node;
-	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
 	List	   *priv = cscan->custom_private;
 	List	   *types = list_nth(priv, PRIVATE_PARAMTYPES);
-	TupleDesc	desc = node->ss.ss_ScanTupleSlot->tts_tupleDescriptor;
-	const PlanCodecs *codecs;
-	MemoryContextCallback *cb;
-	Oid		   *paramTypes;
+	Oid		   *paramTypes = palloc(sizeof(Oid) * Max(list_length(types), 1));
 	AttrNumber *attnums;
 	int			ncolumns = 0;
 	int			i = 0;
 	ListCell   *lc;
 
-	state->sql = strVal(list_nth(priv, PRIVATE_SQL));
-	state->keyType = intVal(list_nth(priv, PRIVATE_KEYTYPE));
-	state->binary = boolVal(list_nth(priv, PRIVATE_BINARY));
-	state->paramIds = list_nth(priv, PRIVATE_PARAMIDS);
-	state->nparams = list_length(types);
-	paramTypes = palloc(sizeof(Oid) * Max(state->nparams, 1));
 	foreach(lc, types)
 		paramTypes[i++] = lfirst_oid(lc);
-
 	if (cscan->methods == &ShardScanMethods)
 	{
 		List	   *cols = list_nth(priv, SCAN_PRIVATE_ATTNUMS);
@@ -136,8 +125,32 @@ BeginRemote(CustomScanState *node, EState *estate, int eflags)
 		for (; ncolumns < desc->natts; ncolumns++)
 			attnums[ncolumns] = ncolumns + 1;
 	}
-	codecs = GetPlanCodecs(cscan, state->nparams, paramTypes, desc, ncolumns,
-						   attnums, state->binary);
+	codecs->encoder = CreateParamEncoder(list_length(types), paramTypes);
+	codecs->decoder = CreateRowDecoder(desc, ncolumns, attnums,
+									   boolVal(list_nth(priv, PRIVATE_BINARY)));
+}
+
+/*
+ * BeginRemote reads the plan's private data into the state, finds the
+ * plan's parameter encoder and row decoder, and prepares the key
+ * expression.
+ */
+static void
+BeginRemote(CustomScanState *node, EState *estate, int eflags)
+{
+	RemoteState *state = (RemoteState *) node;
+	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
+	List	   *priv = cscan->custom_private;
+	const PlanCodecs *codecs;
+	MemoryContextCallback *cb;
+
+	state->sql = strVal(list_nth(priv, PRIVATE_SQL));
+	state->keyType = intVal(list_nth(priv, PRIVATE_KEYTYPE));
+	state->binary = boolVal(list_nth(priv, PRIVATE_BINARY));
+	state->paramIds = list_nth(priv, PRIVATE_PARAMIDS);
+	state->nparams = list_length(list_nth(priv, PRIVATE_PARAMTYPES));
+	codecs = GetPlanCodecs(cscan, node->ss.ss_ScanTupleSlot->tts_tupleDescriptor,
+						   BuildCodecs);
 	state->encoder = codecs->encoder;
 	state->paramTypes = codecs->encoder->remoteTypes;
 	state->decoder = codecs->decoder;

@@ -22,9 +22,11 @@ typedef struct PlanCodecs
 	RowDecoder *decoder;		/* its result rows, into the scan tuple */
 } PlanCodecs;
 
-extern const PlanCodecs *GetPlanCodecs(CustomScan *plan, int nparams,
-									   const Oid *paramTypes, TupleDesc desc,
-									   int ncolumns, const AttrNumber *attnums,
-									   bool binary);
+/* Builds a plan's codecs, in the current memory context */
+typedef void (*BuildPlanCodecs) (CustomScan *plan, TupleDesc desc,
+								 PlanCodecs *codecs);
+
+extern const PlanCodecs *GetPlanCodecs(CustomScan *plan, TupleDesc desc,
+									   BuildPlanCodecs build);
 
 #endif							/* SHARDROUTE_PLAN_CODECS_H */
